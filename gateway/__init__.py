@@ -1,0 +1,1 @@
+"""The Fristed gateway: an aiohttp application (see `gateway.app.create_app`)."""

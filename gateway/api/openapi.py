@@ -1,0 +1,131 @@
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json.
+
+Each audience contributes its paths (`openapi_citizen`, `openapi_staff`); a
+test fails when the router and this document disagree.
+"""
+
+from typing import Any
+
+from aiohttp import web
+
+B64 = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$", "description": "URL-safe base64 without padding"}
+
+
+def b64_bytes(n: int) -> dict:
+    length = (4 * n + 2) // 3
+    return {**B64, "minLength": length, "maxLength": length, "description": f"{n} bytes, URL-safe base64 without padding"}
+
+
+COMPONENTS: dict[str, Any] = {
+    "schemas": {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+        "Envelope": {
+            "type": "object",
+            "description": "CRYPTO.md envelope v1; exact rules in crypto/README.md",
+            "required": ["v", "keys", "nonce", "ct"],
+            "additionalProperties": False,
+            "properties": {
+                "v": {"const": 1},
+                "keys": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 8,
+                    "items": {
+                        "type": "object",
+                        "required": ["kid", "box"],
+                        "additionalProperties": False,
+                        "properties": {"kid": b64_bytes(16), "box": b64_bytes(80)},
+                    },
+                },
+                "nonce": b64_bytes(24),
+                "ct": {**B64, "minLength": 1387},
+            },
+        },
+        "Message": {
+            "type": "object",
+            "required": ["seq", "from", "at", "envelope"],
+            "properties": {
+                "seq": {"type": "integer", "minimum": 1},
+                "from": {"enum": ["citizen", "consultant"]},
+                "at": {"type": "string", "description": "RFC 3339 UTC truncated to the minute, e.g. 2026-11-22T13:05Z"},
+                "envelope": {"$ref": "#/components/schemas/Envelope"},
+            },
+        },
+    },
+    "responses": {
+        status: {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status, text in {
+            "400": "malformed request",
+            "401": "no valid session",
+            "403": "not allowed (or missing X-CSRF-Token)",
+            "404": "unknown",
+            "409": "conflict",
+            "413": "too large",
+            "415": "wrong content type",
+            "429": "rate limited; see Retry-After (seconds)",
+        }.items()
+    },
+}
+
+
+def json_body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def json_answer(description: str, schema: dict | None = None) -> dict:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def errors(*statuses: int) -> dict:
+    return {str(s): {"$ref": f"#/components/responses/{s}"} for s in statuses}
+
+
+def obj(required: list[str], properties: dict[str, Any], *, closed: bool = True) -> dict:
+    schema: dict[str, Any] = {"type": "object", "required": required, "properties": properties}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def document() -> dict:
+    # Imported here: the audience modules use the helpers above.
+    from gateway.api import openapi_citizen, openapi_staff
+
+    paths: dict[str, Any] = {**openapi_citizen.paths(), **openapi_staff.paths()}
+    paths["/api/v1/openapi.json"] = {
+        "get": {"summary": "This document", "responses": {"200": json_answer("OpenAPI 3.1", {"type": "object"})}}
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Fristed gateway API",
+            "version": "1",
+            "description": "JSON in and out. Errors are {\"error\": {\"code\", \"message\"}}. "
+            "Binary fields are URL-safe base64 without padding; padded or standard base64 is rejected.",
+        },
+        "paths": paths,
+        "components": COMPONENTS,
+    }
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/openapi.json")
+async def serve(request: web.Request) -> web.Response:
+    return web.json_response(document())

@@ -1,0 +1,57 @@
+"""The application factory: `create_app(settings)`; no work at import time."""
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from gateway import middlewares
+from gateway.api import citizen as citizen_api
+from gateway.api import openapi
+from gateway.api import staff as staff_api
+from gateway.appkeys import DB, JINJA, SETTINGS
+from gateway.db import Database
+from gateway.i18n import Catalogs
+from gateway.pages import citizen as citizen_pages
+from gateway.pages import staff as staff_pages
+from gateway.pages.render import CATALOGS, make_environment
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "web" / "static"
+CRYPTO_JS = ROOT / "crypto" / "js"
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, path (no query string), status and time: never an address or a header."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+async def database(app: web.Application) -> AsyncIterator[None]:
+    app[DB] = Database.connect(app[SETTINGS].database_url)
+    yield
+    await app[DB].close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[middlewares.security_headers, middlewares.errors],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[JINJA] = make_environment()
+    app[CATALOGS] = Catalogs.load()
+    app.cleanup_ctx.append(database)
+    for module in (citizen_api, staff_api, openapi, citizen_pages, staff_pages):
+        app.router.add_routes(module.routes)
+    app.router.add_static("/static/crypto/", CRYPTO_JS, append_version=False)
+    app.router.add_static("/static/", STATIC, append_version=False)
+    return app

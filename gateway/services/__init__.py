@@ -1,0 +1,1 @@
+"""Services hold the rules; routes parse input and render, storage is `gateway.models`."""

@@ -1,0 +1,1 @@
+"""The operator's `fristed` command and deployment files."""

@@ -1,0 +1,134 @@
+"""`fristed init --data-dir DIR [--demo]`: a new deployment."""
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import nacl.utils
+import pyotp
+from nacl.public import PrivateKey
+
+from crypto import derive_staff, seal_key_blob
+from gateway.db import Database
+from gateway.migrate import upgrade
+from gateway.models import Duty
+from gateway.services import audit
+from gateway.services.consultants import Enrolment, complete_enrolment, create_consultant
+from gateway.services.keys import rotate_team_key
+from gateway.services.meta import set_code_salt
+from gateway.services.teams import add_team
+from gateway.settings import CONFIG_NAME, SECRET_NAME, Settings, load_settings, resolve_data_dir
+from ops.common import CliError
+
+CONFIG_TEMPLATE = """\
+# Fristed configuration. Secrets live in files beside this one (mode 0600):
+#   secret_key     server secret (TOTP seeds at rest, keyed hashes)
+#   smtp_password  optional, the SMTP password
+# FRISTED_DATABASE_URL overrides the database (default: fristed.db here).
+
+# The address people use, https in production (`fristed check` insists).
+public_url = "http://127.0.0.1:8080"
+
+# Days of inactivity after which a thread expires and is purged for real.
+retention_days = 30
+
+# Where the quick-exit control leaves to: a neutral, popular site.
+quick_exit_url = "https://www.dr.dk/"
+
+[kdf]
+# Argon2id cost for new pickup codes and new enrolments (mem in bytes).
+ops = 3
+mem = 67108864
+
+[limits]
+max_text_chars = 10000
+max_envelope_bytes = 131072
+
+[staff]
+# A staff session ends after this many idle minutes, and at the latest after max hours.
+session_idle_minutes = 30
+session_max_hours = 12
+
+[purge]
+# How often a running gateway purges expired threads by itself.
+interval_minutes = 60
+
+[smtp]
+# Content-free notifications to the consultant on duty; empty host = no e-mail.
+host = ""
+port = 25
+sender = "fristed@localhost"
+username = ""
+starttls = false
+tls = false
+"""
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("init", parents=[common], help="create a new deployment in DIR",
+                            description="Create DIR/fristed.toml, the secrets, the database and its code_salt.")
+    parser.add_argument("--demo", action="store_true",
+                        help="also add team 'demo' and consultant 'demo' on duty (prints passphrase and TOTP secret)")
+    parser.set_defaults(func=run)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create a file only its owner can read, refusing to overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def generate_passphrase() -> str:
+    """About 100 bits, in groups a person can type: `k7qm-3xha-…`."""
+    alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(20))
+    return "-".join(raw[i : i + 4] for i in range(0, 20, 4))
+
+
+async def run(args: argparse.Namespace) -> int:
+    data_dir = resolve_data_dir(args.data_dir, os.environ)
+    if (data_dir / CONFIG_NAME).exists():
+        raise CliError(f"{data_dir} is already initialised ({CONFIG_NAME} exists)")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    (data_dir / CONFIG_NAME).write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    os.chmod(data_dir / CONFIG_NAME, 0o600)
+    write_private(data_dir / SECRET_NAME, nacl.utils.random(32))
+    settings = load_settings(data_dir)
+    db = Database.connect(settings.database_url)
+    try:
+        await upgrade(db)
+        async with db.write() as session:
+            await set_code_salt(session, nacl.utils.random(16))
+            audit.record(session, "operator", "init", "demo" if args.demo else "")
+        sys.stdout.write(f"fristed: initialised {data_dir}\n")
+        if args.demo:
+            passphrase, totp_secret = await add_demo(db, settings)
+            sys.stdout.write("demo team: demo\ndemo consultant: demo (on duty)\n")
+            sys.stdout.write(f"demo passphrase: {passphrase}\n")
+            sys.stdout.write(f"demo totp secret: {totp_secret}\n")
+    finally:
+        await db.close()
+    return 0
+
+
+async def add_demo(db: Database, settings: Settings) -> tuple[str, str]:
+    """Team `demo` with consultant `demo`, enrolled as their browser would, on duty, with a first key."""
+    passphrase, totp_secret = generate_passphrase(), pyotp.random_base32()
+    salt = nacl.utils.random(16)
+    keys = derive_staff(passphrase, salt, settings.kdf_ops, settings.kdf_mem)
+    consultant_key = PrivateKey.generate()
+    enrolment = Enrolment(salt, keys.auth_key, bytes(consultant_key.public_key),
+                          seal_key_blob(keys.kek, bytes(consultant_key)))
+    async with db.write() as session:
+        await add_team(session, "demo", "Demo")
+        await create_consultant(session, "demo", ["demo"], None, settings.kdf_ops, settings.kdf_mem)
+        await complete_enrolment(session, settings.secret_key, "demo", enrolment, totp_secret)
+        await session.flush()
+        await rotate_team_key(session, "demo", "operator")
+        session.add(Duty(team_id="demo", username="demo"))
+        audit.record(session, "operator", "demo.add", "team=demo consultant=demo")
+    return passphrase, totp_secret

@@ -1,0 +1,56 @@
+"""`fristed serve`: run the gateway."""
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from gateway.app import AccessLogger, create_app
+from gateway.db import Database
+from gateway.migrate import upgrade
+from ops.common import CliError, settings_from
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("serve", parents=[common], help="run the gateway",
+                            description="Run the gateway (upgrading the database schema first if needed). "
+                            "Logs method, path and status only: never a client address or header.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if not 0 <= args.port <= 65535:
+        raise CliError("--port must be 0-65535")
+
+    async def migrate() -> None:
+        db = Database.connect(settings.database_url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.close()
+
+    asyncio.run(migrate())
+    logging.basicConfig(
+        level=os.environ.get("FRISTED_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    app = create_app(settings)
+
+    def announce(*_args: object, **_kwargs: object) -> None:
+        sys.stdout.write(f"fristed: serving on http://{args.host}:{args.port}/\n")
+        sys.stdout.flush()
+
+    try:
+        web.run_app(app, host=args.host, port=args.port, access_log_class=AccessLogger,
+                    access_log=logging.getLogger("fristed.access"), print=announce,
+                    handle_signals=True, shutdown_timeout=5)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0
