@@ -17,6 +17,7 @@ from gateway.i18n import Catalogs
 from gateway.pages import citizen as citizen_pages
 from gateway.pages import staff as staff_pages
 from gateway.pages.render import CATALOGS, make_environment
+from gateway.services import purge
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app[JINJA] = make_environment()
     app[CATALOGS] = Catalogs.load()
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(purge.purge_loop)
     for module in (citizen_api, staff_api, openapi, citizen_pages, staff_pages):
         app.router.add_routes(module.routes)
     app.router.add_static("/static/crypto/", CRYPTO_JS, append_version=False)

@@ -21,6 +21,7 @@ MIB = 1024 * 1024
 DEFAULTS: dict[str, object] = {
     "public_url": "http://127.0.0.1:8080",
     "retention_days": 30,
+    "audit_retention_days": 365,
     "quick_exit_url": "https://www.dr.dk/",
     "kdf": {"ops": 3, "mem": 64 * MIB},
     "limits": {"max_text_chars": 10_000, "max_envelope_bytes": 131_072},
@@ -56,6 +57,7 @@ class Settings:
     secret_key: bytes = field(repr=False)
     public_url: str = "http://127.0.0.1:8080"
     retention_days: int = 30
+    audit_retention_days: int = 365
     quick_exit_url: str = "https://www.dr.dk/"
     kdf_ops: int = 3
     kdf_mem: int = 64 * MIB
@@ -132,6 +134,7 @@ def build_settings(
         secret_key=secret_key,
         public_url=_url(_str(config, "public_url", "public_url"), "public_url"),
         retention_days=_int(config, "retention_days", "retention_days", 1, 3650),
+        audit_retention_days=_int(config, "audit_retention_days", "audit_retention_days", 1, 3650),
         quick_exit_url=_url(_str(config, "quick_exit_url", "quick_exit_url"), "quick_exit_url"),
         # libsodium's limits: ops >= 1, mem >= 8 KiB; above 1 GiB is a mistake on this kind of server.
         kdf_ops=_int(kdf, "kdf.ops", "ops", 1, 20),

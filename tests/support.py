@@ -30,8 +30,8 @@ def free_port() -> int:
 def run_fristed(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
                 check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run the installed `fristed` command as an operator would."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("FRISTED_DATA_DIR", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "FRISTED_DATA_DIR"}
+    full_env.update(env or {})
     argv = [FRISTED, *args]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]

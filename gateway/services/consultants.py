@@ -4,14 +4,16 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.encoding import b64, blake2b
 from gateway import secretbox
 from gateway.db import utcnow
 from gateway.errors import BadRequest, Conflict, NotFound
-from gateway.models import Consultant, Invite, Membership
+from gateway.models import Consultant, Duty, Grant, Invite, Membership, Outbox, StaffSession, TeamKey, Thread
+from gateway.services import audit
+from gateway.services.keys import active_members, rotate_team_key
 from gateway.services.teams import check_id, get_team
 
 TOTP_PURPOSE = "totp"
@@ -115,3 +117,72 @@ async def create_invite(
     token = b64(secrets.token_bytes(24))
     session.add(Invite(token_hash=invite_token_hash(token), username=username, expires=invite_expiry()))
     return token
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a consultant did to their teams' keys (kids only)."""
+
+    username: str
+    teams: list[str]
+    rotated: dict[str, str]  # team -> new kid
+    retired: dict[str, str]  # team -> kid retired without a successor (nobody enrolled is left)
+
+
+async def list_consultants(session: AsyncSession) -> list[tuple[Consultant, list[str]]]:
+    """Every consultant with the teams they belong to, by username."""
+    consultants = (await session.scalars(select(Consultant).order_by(Consultant.username))).all()
+    memberships = (await session.execute(select(Membership.username, Membership.team_id).order_by(Membership.team_id))).all()
+    teams: dict[str, list[str]] = {}
+    for username, team_id in memberships:
+        teams.setdefault(username, []).append(team_id)
+    return [(consultant, teams.get(consultant.username, [])) for consultant in consultants]
+
+
+async def remove_consultant(session: AsyncSession, username: str, actor: str) -> Removal:
+    """Remove a consultant for good and rotate every team key they could open.
+
+    Their key material (key_blob, pk, salt, auth hash, sealed TOTP seed), grants,
+    sessions, duty, pending invites and notifications are deleted, and so are
+    their memberships: a removed consultant belongs to no team. Threads assigned
+    to them go back to their team unassigned. The row stays (status `removed`)
+    so the name is visibly taken until it is invited again.
+
+    Each team they were in gets a new key sealed to the members who remain
+    (CRYPTO.md "Rotation and shredding"); a team with no enrolled member left
+    has its key retired without a successor and takes no new threads until a
+    new member enrols and `fristed keys rotate --team` runs. A consultant who
+    never enrolled held no key, so nothing is rotated for them.
+    """
+    consultant = await session.get(Consultant, username)
+    if consultant is None:
+        raise NotFound("unknown_consultant", f"no consultant {username}")
+    if consultant.status == "removed":
+        raise Conflict("already_removed", f"consultant {username} is already removed")
+    held_keys = consultant.pk is not None or bool(
+        await session.scalar(select(Grant.kid).where(Grant.username == username).limit(1))
+    )
+    teams = await teams_of(session, username)
+    for model in (Grant, StaffSession, Duty, Invite, Outbox, Membership):
+        await session.execute(delete(model).where(model.username == username))  # type: ignore[attr-defined]
+    await session.execute(update(Thread).where(Thread.assigned_to == username).values(assigned_to=None))
+    consultant.status = "removed"
+    consultant.email = None
+    consultant.salt = consultant.auth_hash = consultant.pk = consultant.key_blob = consultant.totp_sealed = None
+    consultant.failed_logins = 0
+    consultant.login_blocked_until = None
+    await session.flush()
+    rotated: dict[str, str] = {}
+    retired: dict[str, str] = {}
+    for team_id in teams if held_keys else []:
+        if any(member.pk is not None for member in await active_members(session, team_id)):
+            rotated[team_id] = await rotate_team_key(session, team_id, actor)
+            continue
+        current = await session.scalar(select(TeamKey).where(TeamKey.team_id == team_id, TeamKey.current.is_(True)))
+        if current is not None:
+            current.current = False
+            current.retired = utcnow()
+            retired[team_id] = current.kid
+            audit.record(session, actor, "keys.retire", f"team={team_id} kid={current.kid} (no enrolled member left)")
+    audit.record(session, actor, "consultant.remove", f"username={username} teams={','.join(teams)}")
+    return Removal(username, teams, rotated, retired)

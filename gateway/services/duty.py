@@ -30,7 +30,7 @@ async def _least_loaded(session: AsyncSession, usernames: list[str]) -> str:
                 .where(Thread.assigned_to.in_(usernames), Thread.status != "closed")
                 .group_by(Thread.assigned_to)
             )
-        ).tuples()
+        ).all()
     )
     return min(usernames, key=lambda name: (counts.get(name, 0), name))
 

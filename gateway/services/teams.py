@@ -57,4 +57,4 @@ async def offered_teams(session: AsyncSession) -> list[tuple[Team, TeamKey]]:
     rows = await session.execute(
         select(Team, TeamKey).join(TeamKey, TeamKey.team_id == Team.id).where(TeamKey.current.is_(True)).order_by(Team.id)
     )
-    return [(team, key) for team, key in rows.tuples()]
+    return [(team, key) for team, key in rows]

@@ -34,6 +34,9 @@ public_url = "http://127.0.0.1:8080"
 # Days of inactivity after which a thread expires and is purged for real.
 retention_days = 30
 
+# Days an audit entry (time, actor, action; never content) is kept before the purge deletes it.
+audit_retention_days = 365
+
 # Where the quick-exit control leaves to: a neutral, popular site.
 quick_exit_url = "https://www.dr.dk/"
 

@@ -1,0 +1,188 @@
+"""The staff inbox: a consultant sees, answers and triages the threads of their own teams.
+
+A thread of another team is 404, the same as a thread that does not exist.
+Replies are sealed to the citizen and the team's current key, notes to the
+team's current key only (CRYPTO.md "Envelope"); the server checks shape and
+recipients, never content. Staff-side changes are announced to the team's
+open inboxes as `thread_changed` (content-free) and triage is audited.
+"""
+
+import json
+
+from sqlalchemy import case, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto import CryptoError, b64, check_recipients, parse_envelope
+from gateway.db import Database, minute, rfc3339_minute, utcnow
+from gateway.errors import BadRequest, Forbidden, NotFound, from_crypto
+from gateway.models import Duty, EnvelopeKid, Membership, Message, Note, Team, Thread
+from gateway.services import audit, duty, threads
+from gateway.services.consultants import teams_of
+from gateway.services.keys import active_members
+from gateway.services.teams import team_keys
+
+STATUSES = ("new", "open", "waiting", "closed")
+RISKS = ("unknown", "low", "medium", "high", "acute")
+
+
+def thread_json(thread: Thread) -> dict:
+    return {
+        "id": thread.id,
+        "team": thread.team_id,
+        "status": thread.status,
+        "risk": thread.risk,
+        "assigned_to": thread.assigned_to,
+        "sealed_by": thread.sealed_by,
+        "created": rfc3339_minute(thread.created),
+        "last_activity": rfc3339_minute(thread.last_activity),
+        "expires": thread.expires.isoformat(),
+    }
+
+
+def note_json(note: Note) -> dict:
+    return {"at": rfc3339_minute(note.at), "author": note.author, "envelope": json.loads(note.envelope)}
+
+
+async def list_threads(db: Database, username: str) -> list[dict]:
+    """The caller's teams' threads: assigned to the caller on a team they are on duty for first,
+    then new ones, then the other open ones, closed last; each group by last activity, newest first."""
+    async with db.read() as session:
+        teams = await teams_of(session, username)
+        on_duty_teams = list(await session.scalars(select(Duty.team_id).where(Duty.username == username)))
+        mine = (Thread.assigned_to == username) & Thread.team_id.in_(on_duty_teams) & (Thread.status != "closed")
+        rank = case((mine, 0), (Thread.status == "new", 1), (Thread.status == "closed", 3), else_=2)
+        rows = await session.scalars(
+            select(Thread).where(Thread.team_id.in_(teams)).order_by(rank, Thread.last_activity.desc(), Thread.id)
+        )
+        return [thread_json(t) for t in rows]
+
+
+async def _own_thread(session: AsyncSession, username: str, thread_id: str, *, lock: bool = False) -> Thread:
+    query = (
+        select(Thread)
+        .join(Membership, (Membership.team_id == Thread.team_id) & (Membership.username == username))
+        .where(Thread.id == thread_id)
+    )
+    thread = await session.scalar(query.with_for_update(of=Thread) if lock else query)
+    if thread is None:
+        raise NotFound("unknown_thread", "no such thread in your teams")
+    return thread
+
+
+async def get_thread(db: Database, username: str, thread_id: str) -> dict:
+    async with db.read() as session:
+        thread = await _own_thread(session, username, thread_id)
+        messages = await session.scalars(select(Message).where(Message.thread_id == thread.id).order_by(Message.seq))
+        notes = await session.scalars(select(Note).where(Note.thread_id == thread.id).order_by(Note.at, Note.id))
+        return {
+            "thread": {**thread_json(thread), "citizen_pk": b64(thread.citizen_pk)},
+            "messages": [threads.message_json(m) for m in messages],
+            "notes": [note_json(n) for n in notes],
+        }
+
+
+async def reply(db: Database, limits: threads.Limits, username: str, thread_id: str, envelope: object) -> Message:
+    """A consultant reply. A new or open thread becomes `waiting` (for the citizen); a thread
+    nobody holds is assigned to the one who answers; a closed one stays closed."""
+    async with db.write() as session:
+        thread = await _own_thread(session, username, thread_id, lock=True)
+        parsed = await threads._checked(session, thread.team_id, thread.citizen_pk, envelope, limits)
+        message = await threads.add_message(session, thread, "consultant", parsed, limits)
+        if thread.status in ("new", "open"):
+            thread.status = "waiting"
+        if thread.assigned_to is None:
+            thread.assigned_to = username
+            audit.record(session, username, "thread.assign", f"thread={thread.id} to={username}")
+        await duty.announce(session, thread, "thread_changed")
+    return message
+
+
+async def add_note(db: Database, limits: threads.Limits, username: str, thread_id: str, envelope: object) -> Note:
+    """An internal note, sealed to the team's current key only; it does not renew the thread's expiry."""
+    async with db.write() as session:
+        thread = await _own_thread(session, username, thread_id, lock=True)
+        try:
+            parsed = parse_envelope(envelope, max_bytes=limits.max_envelope_bytes)
+            keys = await team_keys(session, thread.team_id)
+            if keys.current is None:
+                raise NotFound("unknown_team", "the team has no current key")
+            check_recipients(parsed, {keys.current.kid}, set(keys.retired_kids))
+        except CryptoError as exc:
+            raise from_crypto(exc) from None
+        note = Note(thread_id=thread.id, author=username, at=minute(utcnow()), envelope=parsed.to_json())
+        session.add(note)
+        known = set(await session.scalars(select(EnvelopeKid.kid).where(EnvelopeKid.thread_id == thread.id)))
+        for team_kid in set(parsed.kids) - known:
+            session.add(EnvelopeKid(thread_id=thread.id, kid=team_kid))
+        await duty.announce(session, thread, "thread_changed")
+    return note
+
+
+async def update_thread(db: Database, username: str, thread_id: str, changes: dict) -> dict:
+    """Set status, risk and/or assignee (an active member of the thread's team, or null)."""
+    if not changes:
+        raise BadRequest("nothing_to_change", "send at least one of status, risk, assigned_to")
+    if "status" in changes and changes["status"] not in STATUSES:
+        raise BadRequest("bad_status", f"status is one of {', '.join(STATUSES)}")
+    if "risk" in changes and changes["risk"] not in RISKS:
+        raise BadRequest("bad_risk", f"risk is one of {', '.join(RISKS)}")
+    async with db.write() as session:
+        thread = await _own_thread(session, username, thread_id, lock=True)
+        if "assigned_to" in changes and changes["assigned_to"] != thread.assigned_to:
+            target = changes["assigned_to"]
+            if target is not None and target not in {m.username for m in await active_members(session, thread.team_id)}:
+                raise BadRequest("bad_assignee", "assign to an active member of the thread's team, or null")
+            thread.assigned_to = target
+            audit.record(session, username, "thread.assign", f"thread={thread.id} to={target or '-'}")
+        for field in ("status", "risk"):
+            if field in changes and changes[field] != getattr(thread, field):
+                setattr(thread, field, changes[field])
+                audit.record(session, username, f"thread.{field}", f"thread={thread.id} {field}={changes[field]}")
+        await duty.announce(session, thread, "thread_changed")
+        return thread_json(thread)
+
+
+async def _require_member(session: AsyncSession, username: str, team_id: str) -> None:
+    if team_id not in await teams_of(session, username):
+        raise Forbidden("not_a_member", "you are not a member of this team")
+
+
+async def set_duty(db: Database, username: str, team_id: str, on: bool) -> list[str]:
+    """Go on or off duty for one of the caller's teams; returns who is on duty now."""
+    async with db.write() as session:
+        await _require_member(session, username, team_id)
+        current = await session.get(Duty, (team_id, username))
+        if on and current is None:
+            session.add(Duty(team_id=team_id, username=username))
+            audit.record(session, username, "duty.on", f"team={team_id}")
+        elif not on and current is not None:
+            await session.delete(current)
+            audit.record(session, username, "duty.off", f"team={team_id}")
+        await session.flush()
+        return await duty.on_duty(session, team_id)
+
+
+async def team_overview(db: Database, username: str) -> list[dict]:
+    """The caller's teams: current key, who is on duty, members with their key fingerprint (kid)."""
+    from crypto import kid
+
+    async with db.read() as session:
+        result = []
+        for team_id in await teams_of(session, username):
+            team = await session.get(Team, team_id)
+            keys = await team_keys(session, team_id)
+            on_duty = await duty.on_duty(session, team_id)
+            members = await active_members(session, team_id)
+            result.append(
+                {
+                    "id": team_id,
+                    "name": team.name if team else team_id,
+                    "current_kid": keys.current.kid if keys.current else None,
+                    "on_duty": on_duty,
+                    "members": [
+                        {"username": m.username, "kid": kid(m.pk) if m.pk else None, "on_duty": m.username in on_duty}
+                        for m in members
+                    ],
+                }
+            )
+        return result
