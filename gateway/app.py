@@ -7,13 +7,14 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from gateway import middlewares
+from gateway import middlewares, notify, staffauth
 from gateway.api import citizen as citizen_api
 from gateway.api import openapi
 from gateway.api import staff as staff_api
-from gateway.appkeys import DB, JINJA, SETTINGS
+from gateway.appkeys import DB, JINJA, KDF_GATE, SETTINGS
 from gateway.db import Database
 from gateway.i18n import Catalogs
+from gateway.kdfgate import KdfGate
 from gateway.pages import citizen as citizen_pages
 from gateway.pages import staff as staff_pages
 from gateway.pages.render import CATALOGS, make_environment
@@ -49,9 +50,12 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[JINJA] = make_environment()
+    app[KDF_GATE] = KdfGate()
     app[CATALOGS] = Catalogs.load()
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(purge.purge_loop)
+    notify.setup(app)  # live events and e-mail notifications (after the database)
+    app.middlewares.append(staffauth.staff_session)  # inside `errors`: staff session and CSRF
     for module in (citizen_api, staff_api, openapi, citizen_pages, staff_pages):
         app.router.add_routes(module.routes)
     app.router.add_static("/static/crypto/", CRYPTO_JS, append_version=False)

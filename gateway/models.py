@@ -179,6 +179,8 @@ class Event(Base):
     """Content-free events (`thread_new`, `message_new`, `thread_changed`), shared by every process."""
 
     __tablename__ = "events"
+    # Ids are never reused (SQLite AUTOINCREMENT): streams read "id > the highest seen" (gateway.notify).
+    __table_args__ = ({"sqlite_autoincrement": True},)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(ID, index=True)
     kind: Mapped[str] = mapped_column(String(32))

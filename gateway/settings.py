@@ -6,6 +6,7 @@ A bad value fails at start with the name of the setting.
 """
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ DEFAULTS: dict[str, object] = {
     "limits": {"max_text_chars": 10_000, "max_envelope_bytes": 131_072},
     "staff": {"session_idle_minutes": 30, "session_max_hours": 12},
     "purge": {"interval_minutes": 60},
+    "proxy": {"client_address_header": ""},
     "smtp": {"host": "", "port": 25, "sender": "fristed@localhost", "username": "", "starttls": False, "tls": False},
 }
 
@@ -66,6 +68,8 @@ class Settings:
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     purge_interval_minutes: int = 60
+    # The one header a reverse proxy puts the client address in (rate limits only, never stored); "" = none.
+    client_address_header: str = ""
     smtp: SmtpSettings = SmtpSettings()
 
     @property
@@ -120,6 +124,12 @@ def _url(value: str, name: str) -> str:
     return value.rstrip("/")
 
 
+def _header(value: str) -> str:
+    if value and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+        raise SettingsError("setting proxy.client_address_header must be a header name like X-Real-IP, or empty")
+    return value
+
+
 def build_settings(
     data_dir: Path, config: Mapping, env: Mapping[str, str], secret_key: bytes, smtp_password: str = ""
 ) -> Settings:
@@ -144,6 +154,7 @@ def build_settings(
         session_idle_minutes=_int(staff, "staff.session_idle_minutes", "session_idle_minutes", 1, 24 * 60),
         session_max_hours=_int(staff, "staff.session_max_hours", "session_max_hours", 1, 7 * 24),
         purge_interval_minutes=_int(purge, "purge.interval_minutes", "interval_minutes", 1, 7 * 24 * 60),
+        client_address_header=_header(_str(_table(config, "proxy"), "proxy.client_address_header", "client_address_header")),
         smtp=SmtpSettings(
             host=_str(smtp, "smtp.host", "host"),
             port=_int(smtp, "smtp.port", "port", 1, 65535),

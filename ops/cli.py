@@ -37,8 +37,13 @@ def build_parser() -> Parser:
         epilog="Every command takes --data-dir DIR (or FRISTED_DATA_DIR). FRISTED_DATABASE_URL overrides the "
         "database (sqlite+aiosqlite:///… by default, postgresql+asyncpg://… for several gateway processes).",
     )
+    # --data-dir is accepted at every level (`fristed --data-dir D team list`,
+    # `fristed team list --data-dir D`); SUPPRESS keeps a later level's absent
+    # option from overwriting an earlier one.
     common = Parser(add_help=False)
-    common.add_argument("--data-dir", metavar="DIR", help="the deployment's data directory (default: $FRISTED_DATA_DIR)")
+    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help="the deployment's data directory (default: $FRISTED_DATA_DIR)")
+    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name in COMMANDS:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything Fristed needs on a fresh Debian machine, idempotently:
-# Debian packages (chromium and postgresql for the browser and multi-process
-# tests), a Python virtual environment in .venv, npm packages from the lock
+# Debian packages (chromium, postgresql and nginx for the browser,
+# multi-process and reverse-proxy tests), a Python virtual environment in .venv, npm packages from the lock
 # file, and libsodium copied into web/static/vendor (never committed).
 # Usage: ops/setup.sh [--test]   (--test adds the test-only packages)
 set -euo pipefail
@@ -27,7 +27,7 @@ apt_install() {
 }
 
 if [ $want_test -eq 1 ]; then
-  apt_install chromium postgresql fonts-noto-core
+  apt_install chromium postgresql nginx-light openssl fonts-noto-core
 fi
 
 PYTHON=${PYTHON:-python3}

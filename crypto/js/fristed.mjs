@@ -149,6 +149,23 @@ export function normaliseCode(text) {
   return digits;
 }
 
+/**
+ * A fresh code from a CSPRNG: `randomBytes(n)` returns n random bytes
+ * (sodium.randombytes_buf, or crypto.getRandomValues on a page without
+ * libsodium). 15 uniform digits by rejection sampling (no modulo bias) + the
+ * Damm check digit.
+ */
+export function generateCodeFrom(randomBytes) {
+  let body = '';
+  while (body.length < CODE_DIGITS - 1) {
+    for (const byte of randomBytes(32)) {
+      // 250 = 25 * 10: bytes 250..255 would favour 0..5, so they are dropped.
+      if (byte < 250 && body.length < CODE_DIGITS - 1) body += String(byte % 10);
+    }
+  }
+  return body + dammDigit(body);
+}
+
 /** Four groups of four: "4821 0937 5562 1187". */
 export function formatCode(digits) {
   return digits.match(/.{1,4}/g).join(' ');
@@ -203,16 +220,9 @@ export function withSodium(sodium) {
     return b64(hash(KID_BYTES, bytesOf(pk, 32, 'a public key')));
   }
 
-  /** 15 uniform digits (rejection sampling on CSPRNG bytes: no modulo bias) + the Damm digit. */
+  /** A fresh pickup code (16 ASCII digits) from libsodium's CSPRNG; see generateCodeFrom. */
   function generateCode() {
-    let body = '';
-    while (body.length < CODE_DIGITS - 1) {
-      for (const byte of sodium.randombytes_buf(32)) {
-        // 250 = 25 * 10: bytes 250..255 would favour 0..5, so they are dropped.
-        if (byte < 250 && body.length < CODE_DIGITS - 1) body += String(byte % 10);
-      }
-    }
-    return body + dammDigit(body);
+    return generateCodeFrom((n) => sodium.randombytes_buf(n));
   }
 
   /** Everything the code yields (CRYPTO.md): {master, sk, pk, accessToken, lookup}. */

@@ -1,8 +1,9 @@
 // Argon2id in a module Web Worker (crypto/js/kdf-worker.mjs), so typing and
 // scrolling never freeze. One worker per page, started on first use (or by
-// warmUp()); where module workers are unavailable the derivation runs on the
-// page itself, slower to the eye but with the same result.
+// warmUp()); where module workers are unavailable the same work runs on the
+// page itself (slower to the eye, same result).
 import { FristedCryptoError, withSodium } from './fristed.mjs';
+import { perform } from './worker-ops.mjs';
 
 let worker = null;
 let nextId = 1;
@@ -34,8 +35,7 @@ function getWorker() {
 
 async function onPage(kind, args) {
   const { default: ready } = await import('./sodium-browser.mjs');
-  const api = withSodium(await ready);
-  return kind === 'citizen' ? api.deriveCitizen(...args) : kind === 'staff' ? api.deriveStaff(...args) : {};
+  return perform(withSodium(await ready), kind, args);
 }
 
 function request(kind, args) {
@@ -65,6 +65,16 @@ export function deriveCitizenInWorker(digits, codeSalt, ops, mem) {
 /** crypto.deriveStaff(passphrase, salt, ops, mem) in the worker: {master, authKey, authHash, kek}. */
 export function deriveStaffInWorker(passphrase, salt, ops, mem) {
   return request('staff', [passphrase, salt, ops, mem]);
+}
+
+/** crypto.sealEnvelopeJson(plaintextJson, recipientPks) in the worker: the envelope object. */
+export function sealInWorker(plaintextJson, recipientPks) {
+  return request('seal', [plaintextJson, recipientPks]);
+}
+
+/** Open several envelopes with one secret key: [{plaintext} | {error: code}] in the same order. */
+export function openManyInWorker(envelopes, sk) {
+  return request('openMany', [envelopes, sk]);
 }
 
 /** End the worker (its memory held the Argon2id state); the next call starts a new one. */

@@ -2,6 +2,255 @@
 
 from typing import Any
 
+from gateway.api.openapi import b64_bytes, errors, json_answer, json_body, obj
+
+ENVELOPE = {"$ref": "#/components/schemas/Envelope"}
+MINUTE = {"type": "string", "description": "RFC 3339 UTC truncated to the minute, e.g. 2026-11-22T13:05Z"}
+DATE = {"type": "string", "format": "date"}
+STRING = {"type": "string"}
+USERNAME = {"type": "string", "minLength": 1, "maxLength": 64}
+TOTP = {"type": "string", "pattern": "^[0-9]{6}$", "description": "6 digits; each code once per 30 s step, one step either side"}
+KDF = obj(["ops", "mem"], {"ops": {"type": "integer"}, "mem": {"type": "integer", "description": "bytes"}})
+STATUS = {"enum": ["new", "open", "waiting", "closed"]}
+RISK = {"enum": ["unknown", "low", "medium", "high", "acute"]}
+NULLABLE_USER = {"type": ["string", "null"]}
+THREAD_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}}]
+
+# Every staff call but enrolment, prelogin and login needs the session cookie (401 without);
+# POST/PATCH/DELETE also the header X-CSRF-Token (403 bad_csrf without). `security_schemes()`
+# describes both for the document's components.
+
+THREAD = obj(
+    ["id", "team", "status", "risk", "assigned_to", "sealed_by", "created", "last_activity", "expires"],
+    {
+        "id": STRING,
+        "team": STRING,
+        "status": STATUS,
+        "risk": RISK,
+        "assigned_to": NULLABLE_USER,
+        "sealed_by": {"enum": ["browser", "server"], "description": "server: sent without scripts, sealed by the server on arrival"},
+        "created": MINUTE,
+        "last_activity": MINUTE,
+        "expires": DATE,
+    },
+)
+GRANT = obj(["team", "kid", "box", "current"], {"team": STRING, "kid": b64_bytes(16), "box": b64_bytes(80), "current": {"type": "boolean"}})
+KEYS = {
+    "consultant": obj(["username", "teams"], {"username": STRING, "teams": {"type": "array", "items": STRING}}),
+    "pk": b64_bytes(32),
+    "key_blob": b64_bytes(72),
+    "grants": {"type": "array", "items": GRANT, "description": "every grant held, retired keys with current: false"},
+}
+
+
+def security_schemes() -> dict[str, Any]:
+    """The two staff credentials, for `components.securitySchemes`."""
+    return {
+        "staffSession": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "fristed_staff",
+            "description": "Set by login: HttpOnly; SameSite=Strict; Path=/; Secure unless plain HTTP on loopback. "
+            "Ends after 30 idle minutes, 12 hours after login (fristed.toml [staff]) or at logout.",
+        },
+        "csrfHeader": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRF-Token",
+            "description": "The login answer's csrf; required on every POST/PATCH/DELETE with a session (403 bad_csrf).",
+        },
+    }
+
+
+def _get(summary: str, answer: dict, *statuses: int, **extra: Any) -> dict:
+    return {"get": {"summary": summary, "responses": {"200": json_answer("ok", answer), **errors(401, *statuses)}, **extra}}
+
+
+def _change(method: str, summary: str, body: dict, status: str, answer: dict | None, *statuses: int, **extra: Any) -> dict:
+    return {
+        method: {
+            "summary": summary,
+                        "requestBody": json_body(body),
+            "responses": {status: json_answer("done", answer), **errors(400, 401, 403, *statuses)},
+            **extra,
+        }
+    }
+
 
 def paths() -> dict[str, Any]:
-    return {}
+    return {
+        "/api/v1/staff/enroll/start": {
+            "post": {
+                "summary": "Begin enrolment with the invite token: the TOTP secret (made once per invite) as URI and QR code",
+                "requestBody": json_body(obj(["token"], {"token": STRING})),
+                "responses": {
+                    "200": json_answer(
+                        "the consultant to enrol",
+                        obj(
+                            ["username", "totp_uri", "totp_qr", "kdf"],
+                            {
+                                "username": STRING,
+                                "totp_uri": {"type": "string", "description": "otpauth://totp/… for an authenticator app"},
+                                "totp_qr": {"type": "string", "description": "the URI as an SVG QR code (markup, no script)"},
+                                "kdf": KDF,
+                            },
+                        ),
+                    ),
+                    **errors(400, 404, 413, 415),
+                },
+                "description": "An unknown, used or expired token (invites last 72 hours) is 404 unknown_invite.",
+            }
+        },
+        "/api/v1/staff/enroll/finish": {
+            "post": {
+                "summary": "Finish enrolment: what the browser made from the passphrase (CRYPTO.md), confirmed with a TOTP code",
+                "requestBody": json_body(
+                    obj(
+                        ["token", "salt", "auth_key", "pk", "key_blob", "totp"],
+                        {"token": STRING, "salt": b64_bytes(16), "auth_key": b64_bytes(32), "pk": b64_bytes(32), "key_blob": b64_bytes(72), "totp": TOTP},
+                    )
+                ),
+                "responses": {
+                    "201": json_answer("enrolled; the token is spent", obj(["username"], {"username": STRING})),
+                    **errors(400, 404, 409, 413, 415),
+                },
+            }
+        },
+        "/api/v1/staff/prelogin": {
+            "post": {
+                "summary": "The consultant's salt and Argon2id cost (an unknown user gets a stable fake salt)",
+                "requestBody": json_body(obj(["username"], {"username": USERNAME})),
+                "responses": {"200": json_answer("salt and cost", obj(["salt", "kdf"], {"salt": b64_bytes(16), "kdf": KDF})), **errors(400, 413, 415)},
+            }
+        },
+        "/api/v1/staff/login": {
+            "post": {
+                "summary": "Log in with auth_key and a TOTP code; sets the session cookie",
+                "description": "Every failure is 401 bad_login. After 5 failures in a row an account is blocked "
+                "30 s, doubling per further failure up to 15 minutes: 429 with Retry-After (seconds).",
+                "requestBody": json_body(obj(["username", "auth_key", "totp"], {"username": USERNAME, "auth_key": b64_bytes(32), "totp": TOTP})),
+                "responses": {
+                    "200": json_answer("logged in", obj(["csrf", "consultant", "pk", "key_blob", "grants"], {"csrf": STRING, **KEYS})),
+                    **errors(400, 401, 413, 415, 429),
+                },
+            }
+        },
+        "/api/v1/staff/logout": {
+            "post": {
+                "summary": "End the session on the server",
+                                "responses": {"204": json_answer("logged out"), **errors(401, 403)},
+            }
+        },
+        "/api/v1/staff/keys": _get(
+            "Unlock after a reload: the session's csrf, key_blob, grants, salt and cost",
+            obj(["csrf", "consultant", "pk", "key_blob", "grants", "salt", "kdf"], {"csrf": STRING, **KEYS, "salt": b64_bytes(16), "kdf": KDF}),
+        ),
+        "/api/v1/staff/teams": _get(
+            "The caller's teams: current key, who is on duty, every member's key fingerprint (kid)",
+            obj(["teams"], {"teams": {"type": "array", "items": obj(
+                ["id", "name", "current_kid", "on_duty", "members"],
+                {
+                    "id": STRING,
+                    "name": STRING,
+                    "current_kid": {"type": ["string", "null"]},
+                    "on_duty": {"type": "array", "items": STRING},
+                    "members": {"type": "array", "items": obj(
+                        ["username", "kid", "on_duty"], {"username": STRING, "kid": {"type": ["string", "null"]}, "on_duty": {"type": "boolean"}}
+                    )},
+                },
+            )}}),
+        ),
+        "/api/v1/staff/threads": _get(
+            "Threads of the caller's teams: assigned to the caller on duty first, then new, then open ones, closed last; "
+            "each group newest activity first",
+            obj(["threads"], {"threads": {"type": "array", "items": THREAD}}),
+        ),
+        "/api/v1/staff/threads/{id}": {
+            **_get(
+                "One thread with its messages and internal notes (404 for other teams' threads)",
+                obj(
+                    ["thread", "messages", "notes"],
+                    {
+                        "thread": {**THREAD, "required": [*THREAD["required"], "citizen_pk"], "properties": {**THREAD["properties"], "citizen_pk": b64_bytes(32)}},
+                        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+                        "notes": {"type": "array", "items": obj(["at", "author", "envelope"], {"at": MINUTE, "author": STRING, "envelope": ENVELOPE})},
+                    },
+                ),
+                404,
+                parameters=THREAD_ID,
+            ),
+            **_change(
+                "patch",
+                "Set status, risk and/or the assignee (an active member of the thread's team, or null); answers the thread",
+                {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": {"status": STATUS, "risk": RISK, "assigned_to": NULLABLE_USER}},
+                "200",
+                THREAD,
+                404,
+                413,
+                415,
+                parameters=THREAD_ID,
+            ),
+        },
+        "/api/v1/staff/threads/{id}/reply": _change(
+            "post",
+            "Reply, sealed to the team's current key and kid(citizen_pk); a new or open thread becomes waiting",
+            obj(["envelope"], {"envelope": ENVELOPE}),
+            "201",
+            obj(["seq"], {"seq": {"type": "integer"}}),
+            404,
+            409,
+            413,
+            415,
+            parameters=THREAD_ID,
+        ),
+        "/api/v1/staff/threads/{id}/notes": _change(
+            "post",
+            "Internal note, sealed to the team's current key only (never shown to the citizen)",
+            obj(["envelope"], {"envelope": ENVELOPE}),
+            "201",
+            {"type": "object"},
+            404,
+            409,
+            413,
+            415,
+            parameters=THREAD_ID,
+        ),
+        "/api/v1/staff/duty": _change(
+            "post",
+            "Go on or off duty for one of the caller's teams",
+            obj(["team", "on"], {"team": STRING, "on": {"type": "boolean"}}),
+            "200",
+            obj(["team", "on", "on_duty"], {"team": STRING, "on": {"type": "boolean"}, "on_duty": {"type": "array", "items": STRING}}),
+            413,
+            415,
+        ),
+        "/api/v1/staff/grants/pending": _get(
+            "Teammates lacking a grant for a key the caller holds",
+            obj(["pending"], {"pending": {"type": "array", "items": obj(
+                ["team", "kid", "username", "pk"], {"team": STRING, "kid": b64_bytes(16), "username": STRING, "pk": b64_bytes(32)}
+            )}}),
+        ),
+        "/api/v1/staff/grants": _change(
+            "post",
+            "Team secret keys sealed to new members' C.pk; only for active members, only from a holder of the key (403 not_allowed)",
+            obj(["grants"], {"grants": {"type": "array", "minItems": 1, "maxItems": 256, "items": obj(
+                ["team", "kid", "username", "box"], {"team": STRING, "kid": b64_bytes(16), "username": STRING, "box": b64_bytes(80)}
+            )}}),
+            "201",
+            obj(["added"], {"added": {"type": "integer", "description": "grants that were new"}}),
+            413,
+            415,
+        ),
+        "/api/v1/staff/events": {
+            "get": {
+                "summary": "Server-sent events for the caller's teams: thread_new, message_new, thread_changed",
+                "description": "Each event is `id: N`, `event: KIND`, `data: {\"thread\": \"ID\"}` (content-free); "
+                "a comment every 15 s keeps the line open; Last-Event-ID resumes; the stream ends with the session. "
+                "It does not count as activity for the idle timeout.",
+                "responses": {
+                    "200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    **errors(401),
+                },
+            }
+        },
+    }

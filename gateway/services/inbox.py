@@ -12,7 +12,7 @@ import json
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crypto import CryptoError, b64, check_recipients, parse_envelope
+from crypto import CryptoError, b64, check_recipients, kid, parse_envelope
 from gateway.db import Database, minute, rfc3339_minute, utcnow
 from gateway.errors import BadRequest, Forbidden, NotFound, from_crypto
 from gateway.models import Duty, EnvelopeKid, Membership, Message, Note, Team, Thread
@@ -86,7 +86,7 @@ async def reply(db: Database, limits: threads.Limits, username: str, thread_id: 
     nobody holds is assigned to the one who answers; a closed one stays closed."""
     async with db.write() as session:
         thread = await _own_thread(session, username, thread_id, lock=True)
-        parsed = await threads._checked(session, thread.team_id, thread.citizen_pk, envelope, limits)
+        parsed = await threads.checked_envelope(session, thread.team_id, thread.citizen_pk, envelope, limits)
         message = await threads.add_message(session, thread, "consultant", parsed, limits)
         if thread.status in ("new", "open"):
             thread.status = "waiting"
@@ -164,8 +164,6 @@ async def set_duty(db: Database, username: str, team_id: str, on: bool) -> list[
 
 async def team_overview(db: Database, username: str) -> list[dict]:
     """The caller's teams: current key, who is on duty, members with their key fingerprint (kid)."""
-    from crypto import kid
-
     async with db.read() as session:
         result = []
         for team_id in await teams_of(session, username):

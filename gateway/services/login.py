@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pyotp
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import b64
@@ -25,7 +26,7 @@ from crypto.encoding import blake2b
 from gateway import secretbox
 from gateway.db import Database, utcnow
 from gateway.errors import ApiError, RateLimited, Unauthorized
-from gateway.models import Consultant, Grant, Membership, RateLimit, TeamKey
+from gateway.models import Consultant, Grant, Membership, RateLimit, StaffSession, TeamKey
 from gateway.services import audit, sessions
 from gateway.services.consultants import teams_of, totp_secret_of
 from gateway.settings import Settings
@@ -53,7 +54,10 @@ def totp_step(secret: str, code: str, now: float | None = None) -> int | None:
     """The time step `code` belongs to, within one step either side of now, or None."""
     if len(code) != 6 or not code.isascii() or not code.isdigit():
         return None
-    totp = pyotp.TOTP(secret, interval=TOTP_INTERVAL)
+    try:
+        totp = pyotp.TOTP(secret, interval=TOTP_INTERVAL)
+    except ValueError:  # a secret pyotp refuses (shorter than 112 bits) never matches
+        return None
     current = int((time.time() if now is None else now) // TOTP_INTERVAL)
     found = None
     for step in (current - 1, current, current + 1):
@@ -100,7 +104,7 @@ async def grants_of(session: AsyncSession, username: str) -> list[dict]:
     )
     return [
         {"team": key.team_id, "kid": key.kid, "box": b64(grant.box), "current": bool(key.current)}
-        for grant, key in rows.tuples()
+        for grant, key in rows
     ]
 
 
@@ -116,6 +120,14 @@ async def keys_answer(session: AsyncSession, consultant: Consultant) -> dict:
 
 
 async def login(db: Database, settings: Settings, username: str, auth_key: bytes, code: str) -> LoginResult:
+    try:
+        return await _login(db, settings, username, auth_key, code)
+    except IntegrityError:
+        # Two first failures for the same unknown name at once (PostgreSQL): one counter row wins.
+        raise bad_login() from None
+
+
+async def _login(db: Database, settings: Settings, username: str, auth_key: bytes, code: str) -> LoginResult:
     now = utcnow()
     failure: ApiError
     async with db.write() as session:
@@ -194,3 +206,10 @@ async def _fail_unknown(session: AsyncSession, settings: Settings, username: str
     if block_seconds(row.count):
         audit.record(session, username[:80], "staff.login_blocked", f"failures={row.count} seconds={block_seconds(row.count)}")
     return bad_login()
+
+
+async def logout(db: Database, username: str, id_hash: bytes) -> None:
+    """End the session on the server (the row is deleted) and audit it."""
+    async with db.write() as session:
+        await session.execute(delete(StaffSession).where(StaffSession.id_hash == id_hash))
+        audit.record(session, username, "staff.logout")

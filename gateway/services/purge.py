@@ -8,7 +8,8 @@ shredding"). On SQLite the file is then compacted (`VACUUM`, WAL truncated) so
 the deleted bytes are gone from the database file and its WAL too; every
 connection already runs with `secure_delete=ON` (`gateway.db`).
 
-The same pass expires housekeeping rows (old events, stale notifications,
+Audit entries that name a purged thread keep the action but lose the thread
+id. The same pass expires housekeeping rows (old events, stale notifications,
 expired invites, idle staff sessions, old rate-limit windows) and audit
 entries older than `audit_retention_days`. Only counts come out of here.
 
@@ -59,8 +60,8 @@ log = logging.getLogger("fristed.purge")
 # a notification that could not be delivered in a day is stale.
 EVENT_KEEP = dt.timedelta(days=1)
 OUTBOX_KEEP = dt.timedelta(days=1)
-# Rate-limit windows are at most an hour or so; `window_start` is in Unix seconds.
-RATE_LIMIT_KEEP = dt.timedelta(days=1)
+# Rate-limit rows (`window_start` in Unix seconds) matter for a day at most (gateway.services.login).
+RATE_LIMIT_KEEP = dt.timedelta(days=2)
 LEASE_KEY = "purge_next"
 LEASE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # fixed width, so the strings compare like the times
 CHUNK = 500
@@ -176,6 +177,14 @@ async def purge(db: Database, settings: Settings, as_of: dt.date, actor: str, *,
             await session.execute(delete(Note).where(Note.thread_id.in_(chunk)))
             await session.execute(delete(EnvelopeKid).where(EnvelopeKid.thread_id.in_(chunk)))
             await session.execute(delete(Thread).where(Thread.id.in_(chunk)))
+        for thread_id in ids:
+            # Staff actions name the thread they touched; once it is gone, so is the link.
+            mention = f"thread={thread_id}"
+            await session.execute(
+                update(AuditEntry)
+                .where(AuditEntry.detail.contains(mention, autoescape=True))
+                .values(detail=func.replace(AuditEntry.detail, mention, "thread=(purged)"))
+            )
         extra = {}
         for name, model, where in _housekeeping_rules(settings, now):
             extra[name] = await _count(session, model, where)

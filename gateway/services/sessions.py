@@ -86,7 +86,7 @@ async def authenticate(db: Database, settings: Settings, token: str | None, *, t
         ).first()
     if row is None:
         return None
-    staff_session, status = row.tuple()
+    staff_session, status = row
     if status != "active" or not alive(settings, staff_session, now):
         await end(db, id_hash)
         return None

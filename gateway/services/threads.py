@@ -153,3 +153,17 @@ async def delete_thread(db: Database, access_token: bytes) -> None:
         thread = await find_thread(session, access_token)
         await session.execute(delete(Event).where(Event.thread_id == thread.id))
         await session.execute(delete(Thread).where(Thread.id == thread.id))
+
+
+async def checked_envelope(
+    session: AsyncSession, team_id: str, citizen_pk: bytes, envelope: object, limits: Limits
+) -> Envelope:
+    """The recipient rule shared by citizen messages and consultant replies (`_checked`), for the staff side."""
+    return await _checked(session, team_id, citizen_pk, envelope, limits)
+
+
+async def mark_sealed_by_server(db: Database, access_token: bytes) -> None:
+    """Flag a thread `sealed_by = "server"` once any of its messages was sealed by the server
+    (the no-script path), so the inbox says so (CRYPTO.md "Envelope")."""
+    async with db.write() as session:
+        await session.execute(update(Thread).where(Thread.lookup == lookup_for(access_token)).values(sealed_by="server"))

@@ -17,7 +17,7 @@ from ops.common import CliError, open_database, print_json, print_table, setting
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("consultant", help="invite, list and remove consultants",
+    parser = sub.add_parser("consultant", parents=[common], help="invite, list and remove consultants",
                             description="Consultants read and answer their teams' threads in the staff inbox.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     actions.required = True
@@ -93,8 +93,8 @@ async def run_list(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(("USER", "STATUS", "TEAMS", "KEY (KID)", "E-MAIL", "CREATED"),
-                    [(r["username"], r["status"], ",".join(r["teams"]) or "-", r["kid"] or "-", r["email"] or "-",
-                      r["created"]) for r in rows])
+                    [(c.username, c.status, ",".join(teams) or "-", kid(c.pk) if c.pk else "-", c.email or "-",
+                      rfc3339_minute(c.created)) for c, teams in consultants])
     return 0
 
 

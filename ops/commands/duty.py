@@ -17,7 +17,7 @@ from ops.common import CliError, open_database, print_json, print_table, setting
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("duty", help="set and show who is on duty",
+    parser = sub.add_parser("duty", parents=[common], help="set and show who is on duty",
                             description="The on-duty consultant of a team is assigned its new threads.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     actions.required = True

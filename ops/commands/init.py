@@ -20,7 +20,7 @@ from gateway.services.keys import rotate_team_key
 from gateway.services.meta import set_code_salt
 from gateway.services.teams import add_team
 from gateway.settings import CONFIG_NAME, SECRET_NAME, Settings, load_settings, resolve_data_dir
-from ops.common import CliError
+from ops.common import CliError, ensure_reachable
 
 CONFIG_TEMPLATE = """\
 # Fristed configuration. Secrets live in files beside this one (mode 0600):
@@ -58,6 +58,12 @@ session_max_hours = 12
 # How often a running gateway purges expired threads by itself.
 interval_minutes = 60
 
+[proxy]
+# The one request header in which your reverse proxy hands over the client's
+# address (e.g. "X-Real-IP"), used only to count rate limits, never stored or
+# logged. Empty: trust no header (the connecting socket's address is used).
+client_address_header = ""
+
 [smtp]
 # Content-free notifications to the consultant on duty; empty host = no e-mail.
 host = ""
@@ -92,7 +98,7 @@ def generate_passphrase() -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    data_dir = resolve_data_dir(args.data_dir, os.environ)
+    data_dir = resolve_data_dir(getattr(args, "data_dir", None), os.environ)
     if (data_dir / CONFIG_NAME).exists():
         raise CliError(f"{data_dir} is already initialised ({CONFIG_NAME} exists)")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -103,6 +109,7 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings(data_dir)
     db = Database.connect(settings.database_url)
     try:
+        await ensure_reachable(db)
         await upgrade(db)
         async with db.write() as session:
             await set_code_salt(session, nacl.utils.random(16))

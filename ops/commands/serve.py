@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.app import AccessLogger, create_app
 from gateway.db import Database
 from gateway.migrate import upgrade
-from ops.common import CliError, settings_from
+from ops.common import CliError, ensure_reachable, settings_from
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     async def migrate() -> None:
         db = Database.connect(settings.database_url)
         try:
+            await ensure_reachable(db)
             await upgrade(db)
         finally:
             await db.close()

@@ -12,7 +12,7 @@ from ops.common import open_database, print_json, print_table, settings_from
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("team", help="add and list teams",
+    parser = sub.add_parser("team", parents=[common], help="add and list teams",
                             description="Teams receive threads; each has its own key (see `fristed keys`).")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     actions.required = True
@@ -65,6 +65,6 @@ async def run_list(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(("ID", "NAME", "MEMBERS", "CURRENT KEY", "ON DUTY"),
-                    [(r["id"], r["name"], r["active_members"], r["current_kid"] or "(none: not offered)",
-                      ", ".join(r["on_duty"]) or "-") for r in rows])
+                    [(t.id, t.name, members.get(t.id, 0), current.get(t.id) or "(none: not offered)",
+                      ", ".join(duty.get(t.id, [])) or "-") for t in teams])
     return 0

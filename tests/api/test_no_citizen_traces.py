@@ -48,7 +48,7 @@ def test_distinctive_headers_leave_no_trace_in_any_file_or_the_log(live_server, 
     assert any(p.name.startswith("fristed.db") for p in files)
     for path in files:
         data = path.read_bytes()
-        for needle in NEEDLES + [b64e(token)]:
+        for needle in [*NEEDLES, b64e(token)]:
             assert needle.encode() not in data, f"{needle} found in {path.name}"
     log = live_server.log_path.read_text()
     assert "POST /api/v1/threads 201" in log  # the log works, it just says nothing about clients

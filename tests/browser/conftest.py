@@ -13,11 +13,19 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark browser tests, and run them last: once Playwright's sync API has started
+    (session-scoped), its event loop stays current in this thread, and any async test
+    after it would fail with "cannot be called from a running event loop"."""
+    browser_items = []
     for item in items:
         if "tests/browser/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.browser)
             # pytest-playwright 0.10's session `base_url` fixture warns under pytest 9 (TOOLCHAIN.md).
             item.add_marker(pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"))
+            browser_items.append(item)
+    moved = {id(item) for item in browser_items}
+    others = [item for item in items if id(item) not in moved]
+    items[:] = others + browser_items
 
 
 @pytest.fixture(scope="session")

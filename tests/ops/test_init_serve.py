@@ -124,3 +124,27 @@ def test_readme_command_one_serves_the_demo_and_can_run_again(tmp_path):
         finally:
             process.terminate()
             process.wait(10)
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last", "environment"])
+def test_data_dir_is_accepted_anywhere_on_the_line(tmp_path, where):
+    data = tmp_path / "d"
+    run_fristed("init", data_dir=data)
+    argv = {
+        "first": ["--data-dir", str(data), "team", "list"],
+        "middle": ["team", "--data-dir", str(data), "list"],
+        "last": ["team", "list", "--data-dir", str(data)],
+        "environment": ["team", "list"],
+    }[where]
+    env = {"FRISTED_DATA_DIR": str(data)} if where == "environment" else None
+    result = run_fristed(*argv, env=env)
+    assert result.stdout.startswith("ID")
+
+
+def test_an_unreachable_database_is_named_in_one_line(tmp_path):
+    data = tmp_path / "d"
+    run_fristed("init", data_dir=data)
+    url = "postgresql+asyncpg://postgres@/nowhere?host=/nonexistent/socketdir&port=5999"
+    result = run_fristed("team", "list", data_dir=data, env={"FRISTED_DATABASE_URL": url}, check=False)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("fristed: error: cannot connect to the database")

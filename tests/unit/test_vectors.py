@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from crypto import CryptoError, derive_citizen, derive_staff, kid, normalise_code, open_envelope, open_key_blob, seal_key_blob, unb64
+from crypto import (
+    CryptoError,
+    derive_citizen,
+    derive_staff,
+    kid,
+    normalise_code,
+    open_envelope,
+    open_key_blob,
+    seal_key_blob,
+    unb64,
+)
 from crypto.code import damm_digit
 from crypto.derive import public_key
 from crypto.envelope import seal_envelope

@@ -1,0 +1,35 @@
+// What the key worker (kdf-worker.mjs) can be asked to do; the same table
+// runs on the page when module workers are unavailable (kdf.mjs). Citizen
+// pages seal and open here too, so libsodium loads once, in the worker only.
+
+export function perform(api, kind, args) {
+  switch (kind) {
+    case 'warm':
+      return {};
+    case 'citizen':
+      return api.deriveCitizen(...args);
+    case 'staff':
+      return api.deriveStaff(...args);
+    case 'seal':
+      return api.sealEnvelopeJson(...args);
+    case 'openMany': {
+      // One failure is one placeholder, never the whole conversation.
+      const [envelopes, sk] = args;
+      return envelopes.map((envelope) => {
+        try {
+          return { plaintext: api.openEnvelope(envelope, sk) };
+        } catch (err) {
+          return { error: err.code || 'parse' };
+        }
+      });
+    }
+    default:
+      throw new Error(`unknown request ${kind}`);
+  }
+}
+
+/** The ArrayBuffers of a result's Uint8Array fields, to move rather than copy them. */
+export function transferables(result) {
+  if (!result || typeof result !== 'object' || Array.isArray(result)) return [];
+  return Object.values(result).filter((v) => v instanceof Uint8Array).map((v) => v.buffer);
+}

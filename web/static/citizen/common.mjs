@@ -1,0 +1,48 @@
+// Helpers shared by the citizen pages: the JSON API without cookies, messages.
+
+/** GET /api/v1/config: {code_salt, kdf:{ops, mem}, teams:[{id, name, kid, pk}], limits}. */
+export async function getConfig() {
+  const response = await fetch('/api/v1/config', { credentials: 'omit', cache: 'no-store' });
+  if (!response.ok) throw new Error(`config ${response.status}`);
+  return response.json();
+}
+
+/** POST JSON; secrets only ever travel in the body (INTERFACES.md). */
+export function postJson(url, body) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+}
+
+/** The `error.code` of an API error answer. */
+export async function errorCode(response) {
+  try {
+    return (await response.json()).error.code;
+  } catch {
+    return `http_${response.status}`;
+  }
+}
+
+/** Show (or with '' hide) a message in an element. */
+export function say(element, text) {
+  if (!element) return;
+  element.textContent = text || '';
+  element.hidden = !text;
+}
+
+/** The message-length problem for a text, as the server checks it (code points), or ''. */
+export function textProblem(text, maxChars) {
+  if (!text.trim()) return 'empty';
+  if ([...text].length > maxChars) return 'too_long';
+  return '';
+}
+
+/** Overwrite every Uint8Array field of a key object. */
+export function wipe(keys) {
+  if (!keys) return;
+  for (const value of Object.values(keys)) if (value instanceof Uint8Array) value.fill(0);
+}
