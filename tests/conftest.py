@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import make_settings, make_world
 from tests.support import Demo, LiveServer, PostgresServer, init_demo
 
 
@@ -19,6 +20,15 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def world(request, tmp_path):
+    """A deployment with team `north` (member `alice`) whose keys the test holds, on either database."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
+    world = await make_world(make_settings(tmp_path, url))
+    yield world
+    await world.db.close()
 
 
 @pytest.fixture

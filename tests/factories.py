@@ -26,6 +26,10 @@ def make_settings(data_dir, database_url: str | None = None, **config) -> Settin
     return build_settings(data_dir, config, env, nacl.utils.random(32))
 
 
+# Every factory member's TOTP secret (160 bits, as pyotp and RFC 4226 want).
+MEMBER_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
 @dataclass
 class Member:
     username: str
@@ -62,7 +66,7 @@ class World:
             sk = PrivateKey.generate()
             auth_key = nacl.utils.random(32)
             enrolment = Enrolment(nacl.utils.random(16), auth_key, bytes(sk.public_key), nacl.utils.random(72))
-            await complete_enrolment(session, self.settings.secret_key, member, enrolment, "JBSWY3DPEHPK3PXP")
+            await complete_enrolment(session, self.settings.secret_key, member, enrolment, MEMBER_TOTP)
             await session.flush()
             await rotate_team_key(session, team_id, "test")
         self.members[member] = Member(member, bytes(sk), auth_key)

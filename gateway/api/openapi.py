@@ -119,7 +119,7 @@ def document() -> dict:
             "Binary fields are URL-safe base64 without padding; padded or standard base64 is rejected.",
         },
         "paths": paths,
-        "components": COMPONENTS,
+        "components": {**COMPONENTS, "securitySchemes": openapi_staff.security_schemes()},
     }
 
 

@@ -62,15 +62,21 @@ def security_schemes() -> dict[str, Any]:
     }
 
 
+SESSION = [{"staffSession": []}]
+SESSION_AND_CSRF = [{"staffSession": [], "csrfHeader": []}]
+
+
 def _get(summary: str, answer: dict, *statuses: int, **extra: Any) -> dict:
-    return {"get": {"summary": summary, "responses": {"200": json_answer("ok", answer), **errors(401, *statuses)}, **extra}}
+    return {"get": {"summary": summary, "security": SESSION,
+                    "responses": {"200": json_answer("ok", answer), **errors(401, *statuses)}, **extra}}
 
 
 def _change(method: str, summary: str, body: dict, status: str, answer: dict | None, *statuses: int, **extra: Any) -> dict:
     return {
         method: {
             "summary": summary,
-                        "requestBody": json_body(body),
+            "security": SESSION_AND_CSRF,
+            "requestBody": json_body(body),
             "responses": {status: json_answer("done", answer), **errors(400, 401, 403, *statuses)},
             **extra,
         }
@@ -138,7 +144,8 @@ def paths() -> dict[str, Any]:
         "/api/v1/staff/logout": {
             "post": {
                 "summary": "End the session on the server",
-                                "responses": {"204": json_answer("logged out"), **errors(401, 403)},
+                "security": SESSION_AND_CSRF,
+                "responses": {"204": json_answer("logged out"), **errors(401, 403)},
             }
         },
         "/api/v1/staff/keys": _get(
@@ -247,6 +254,7 @@ def paths() -> dict[str, Any]:
                 "description": "Each event is `id: N`, `event: KIND`, `data: {\"thread\": \"ID\"}` (content-free); "
                 "a comment every 15 s keeps the line open; Last-Event-ID resumes; the stream ends with the session. "
                 "It does not count as activity for the idle timeout.",
+                "security": SESSION,
                 "responses": {
                     "200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     **errors(401),

@@ -16,11 +16,9 @@ from gateway import secretbox
 from gateway.app import create_app
 from gateway.models import Consultant
 from gateway.services.consultants import TOTP_PURPOSE, create_invite
-from tests.factories import Member, World, envelope_for, new_citizen
+from tests.factories import MEMBER_TOTP, Member, World, envelope_for, new_citizen
 
-# tests/factories.py enrols members with an 80-bit TOTP secret, which pyotp 2.12 refuses
-# (NIST: at least 112 bits); `fresh_totp` gives them this one (160 bits) instead.
-WORLD_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+WORLD_TOTP = MEMBER_TOTP
 
 
 def code_for(secret: str, offset_steps: int = 0) -> str:
@@ -29,7 +27,7 @@ def code_for(secret: str, offset_steps: int = 0) -> str:
 
 async def fresh_totp(world: World, username: str, secret: str | None = WORLD_TOTP) -> None:
     """Forget the last used TOTP step, so a test can log the same member in again at once
-    (and, for factory members, set the secret to `WORLD_TOTP`)."""
+    (and set the secret, `WORLD_TOTP` by default)."""
     values: dict = {"totp_last_step": 0}
     if secret is not None:
         values["totp_sealed"] = secretbox.seal(world.settings.secret_key, TOTP_PURPOSE, secret.encode("ascii"))

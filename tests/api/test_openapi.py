@@ -61,3 +61,16 @@ async def test_the_document_is_served(aiohttp_client, tmp_path):
     response = await client.get("/api/v1/openapi.json")
     assert response.status == 200
     assert (await response.json()) == document()
+
+
+def test_staff_operations_declare_their_credentials():
+    doc = document()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["staffSession"]["in"] == "cookie" and schemes["csrfHeader"]["name"] == "X-CSRF-Token"
+    public = {"/api/v1/staff/enroll/start", "/api/v1/staff/enroll/finish", "/api/v1/staff/prelogin", "/api/v1/staff/login"}
+    for path, item in doc["paths"].items():
+        if not path.startswith("/api/v1/staff/") or path in public:
+            continue
+        for method, operation in item.items():
+            needed = {"staffSession"} | ({"csrfHeader"} if method != "get" else set())
+            assert operation.get("security") == [{key: [] for key in needed}], (method, path)

@@ -189,4 +189,4 @@ def test_the_help_names_every_row_of_the_command_table():
                              "duty": ("set", "show"), "keys": ("rotate", "list")}.items():
         sub = run_fristed(command, "--help").stdout
         assert all(re.search(rf"(?m)^    {a}\b", sub) for a in actions), sub
-        assert "after the action" in sub
+        assert "--data-dir" in sub

@@ -27,12 +27,7 @@ export async function errorCode(response) {
   }
 }
 
-/** Show (or with '' hide) a message in an element. */
-export function say(element, text) {
-  if (!element) return;
-  element.textContent = text || '';
-  element.hidden = !text;
-}
+export { say } from '../ui.mjs';
 
 /** The message-length problem for a text, as the server checks it (code points), or ''. */
 export function textProblem(text, maxChars) {

@@ -5,6 +5,7 @@
 import ready from '/static/crypto/sodium-browser.mjs';
 import { b64, withSodium } from '/static/crypto/fristed.mjs';
 import { deriveStaffInWorker, stopWorker, warmUp } from '/static/crypto/kdf.mjs';
+import { say } from '/static/ui.mjs';
 import { ApiError, api } from './api.mjs';
 import { MAX_LENGTH, MIN_LENGTH, assessPassphrase } from './passphrase.mjs';
 
@@ -19,11 +20,6 @@ const passphrase2 = document.getElementById('passphrase2');
 const totp = document.getElementById('totp');
 const button = document.getElementById('enroll');
 const msg = (name) => main.dataset[name] || '';
-
-function say(element, text) {
-  element.textContent = text || '';
-  element.hidden = !text;
-}
 
 let token = location.hash.slice(1);
 let started = null;

@@ -5,6 +5,7 @@
 import ready from '/static/crypto/sodium-browser.mjs';
 import { b64, unb64, withSodium } from '/static/crypto/fristed.mjs';
 import { deriveStaffInWorker, stopWorker, warmUp } from '/static/crypto/kdf.mjs';
+import { say } from '/static/ui.mjs';
 import { ApiError, api, setCsrf, whenUnauthorized } from './api.mjs';
 import { Keyring } from './keyring.mjs';
 import { Inbox } from './threads.mjs';
@@ -22,11 +23,6 @@ const msg = (name) => root.dataset[name] || '';
 
 let keyring = null;
 let inbox = null;
-
-function say(element, text) {
-  element.textContent = text || '';
-  element.hidden = !text;
-}
 
 /** The session ended (logout, expiry, another tab): forget every key and start over. */
 function lockOut(reason = 'expired') {
