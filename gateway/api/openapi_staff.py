@@ -62,8 +62,8 @@ def security_schemes() -> dict[str, Any]:
     }
 
 
-SESSION = [{"staffSession": []}]
-SESSION_AND_CSRF = [{"staffSession": [], "csrfHeader": []}]
+SESSION: list[dict[str, list[str]]] = [{"staffSession": []}]
+SESSION_AND_CSRF: list[dict[str, list[str]]] = [{"staffSession": [], "csrfHeader": []}]
 
 
 def _get(summary: str, answer: dict, *statuses: int, **extra: Any) -> dict:
