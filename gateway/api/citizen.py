@@ -6,7 +6,7 @@ from crypto import b64
 from gateway.appkeys import DB, SETTINGS
 from gateway.jsonio import b64_field, read_json
 from gateway.services import threads
-from gateway.services.meta import get_code_salt
+from gateway.services.meta import get_code_salt, previous_kdf
 from gateway.services.teams import offered_teams
 
 routes = web.RouteTableDef()
@@ -23,10 +23,13 @@ async def config(request: web.Request) -> web.Response:
     async with request.app[DB].read() as session:
         salt = await get_code_salt(session)
         teams = await offered_teams(session)
+        previous = await previous_kdf(session, settings.kdf_ops, settings.kdf_mem, settings.retention_days)
     return web.json_response(
         {
             "code_salt": b64(salt),
             "kdf": {"ops": settings.kdf_ops, "mem": settings.kdf_mem},
+            # Costs of earlier codes, newest first: a pickup that finds nothing tries them in turn.
+            "kdf_previous": [{"ops": k.ops, "mem": k.mem} for k in previous],
             "teams": [{"id": t.id, "name": t.name, "kid": k.kid, "pk": b64(k.pk)} for t, k in teams],
             "limits": {"max_text_chars": settings.max_text_chars, "max_envelope_bytes": settings.max_envelope_bytes},
         }

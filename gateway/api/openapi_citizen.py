@@ -21,6 +21,12 @@ def paths() -> dict[str, Any]:
                             {
                                 "code_salt": b64_bytes(16),
                                 "kdf": obj(["ops", "mem"], {"ops": {"type": "integer"}, "mem": {"type": "integer", "description": "bytes"}}),
+                                "kdf_previous": {
+                                    "type": "array",
+                                    "description": "Argon2id costs of codes made before the cost was last changed, newest first; "
+                                    "a pickup whose token is unknown (404) derives again with each in turn",
+                                    "items": obj(["ops", "mem"], {"ops": {"type": "integer"}, "mem": {"type": "integer", "description": "bytes"}}),
+                                },
                                 "teams": {
                                     "type": "array",
                                     "items": obj(["id", "name", "kid", "pk"], {"id": {"type": "string"}, "name": {"type": "string"}, "kid": b64_bytes(16), "pk": b64_bytes(32)}),

@@ -31,7 +31,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.kdfgate import KdfGate
 from gateway.models import RateLimit, Thread
 from gateway.services import threads
-from gateway.services.meta import get_code_salt
+from gateway.services.meta import get_code_salt, previous_kdf
 from gateway.services.teams import offered_teams, team_keys
 from gateway.settings import Settings
 
@@ -180,11 +180,21 @@ class Keys:
 
 
 async def keys_from_code(db: Database, settings: Settings, gate: KdfGate, digits: str) -> Keys:
-    """Argon2id with the deployment's current parameters (INTERFACES.md: a thread uses those of its day)."""
+    """Argon2id with the cost the code was made under: the current one, else each earlier one in turn.
+
+    Returns the current cost's keys when no thread is found (the caller then says so).
+    """
     async with db.read() as session:
         salt = await get_code_salt(session)
-    citizen = await gate.run(derive_citizen, digits, salt, settings.kdf_ops, settings.kdf_mem)
-    return Keys(citizen.master)
+        earlier = await previous_kdf(session, settings.kdf_ops, settings.kdf_mem, settings.retention_days)
+    first: Keys | None = None
+    for ops, mem in [(settings.kdf_ops, settings.kdf_mem)] + [(k.ops, k.mem) for k in earlier]:
+        keys = Keys((await gate.run(derive_citizen, digits, salt, ops, mem)).master)
+        first = first or keys
+        if not earlier or await threads.exists(db, keys.access_token):
+            return keys
+    assert first is not None
+    return first
 
 
 @dataclass(frozen=True, repr=False)

@@ -102,6 +102,12 @@ async def find_thread(session: AsyncSession, access_token: bytes) -> Thread:
     return thread
 
 
+async def exists(db: Database, access_token: bytes) -> bool:
+    async with db.read() as session:
+        found = await session.scalar(select(Thread.id).where(Thread.lookup == lookup_for(access_token)))
+    return found is not None
+
+
 async def open_thread(db: Database, access_token: bytes) -> tuple[Thread, list[Message]]:
     async with db.read() as session:
         thread = await find_thread(session, access_token)

@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.app import AccessLogger, create_app
 from gateway.db import Database
 from gateway.migrate import upgrade
+from gateway.services.meta import record_kdf
 from ops.common import CliError, ensure_reachable, settings_from
 
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             await ensure_reachable(db)
             await upgrade(db)
+            await record_kdf(db, settings.kdf_ops, settings.kdf_mem)
         finally:
             await db.close()
 

@@ -237,3 +237,28 @@ async def test_citizen_answers_set_no_cookie_and_are_not_cached(client, world):
     for response in (await client.get("/api/v1/config"), await start(client, world, new_citizen(world))):
         assert "Set-Cookie" not in response.headers
         assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_a_code_made_before_the_cost_changed_still_opens(world, aiohttp_client):
+    import dataclasses
+
+    from crypto import derive_citizen
+    from gateway.app import create_app
+    from gateway.services.meta import record_kdf
+
+    old = world.settings
+    await record_kdf(world.db, old.kdf_ops, old.kdf_mem)
+    citizen = new_citizen(world)  # made under the old cost
+    assert (await start(await aiohttp_client(create_app(old)), world, citizen)).status == 201
+
+    raised = dataclasses.replace(old, kdf_ops=2, kdf_mem=16384)
+    await record_kdf(world.db, raised.kdf_ops, raised.kdf_mem)  # what `fristed serve` does at start
+    client = await aiohttp_client(create_app(raised))
+    config = await (await client.get("/api/v1/config")).json()
+    assert config["kdf"] == {"ops": 2, "mem": 16384}
+    assert config["kdf_previous"] == [{"ops": old.kdf_ops, "mem": old.kdf_mem}]
+    statuses = []
+    for kdf in [config["kdf"], *config["kdf_previous"]]:
+        keys = derive_citizen(citizen.code, world.code_salt, kdf["ops"], kdf["mem"])
+        statuses.append((await client.post("/api/v1/threads/open", json={"access_token": b64(keys.access_token)})).status)
+    assert statuses == [404, 200]

@@ -99,8 +99,16 @@ function start() {
     say(error, '');
     status.textContent = msg.msgOpening;
     const c = await config;
-    const keys = await deriveCitizenInWorker(digits, c.code_salt, c.kdf.ops, c.kdf.mem);
-    const response = await postJson('/api/v1/threads/open', { access_token: b64(keys.accessToken) });
+    // The code was made under the current Argon2id cost or, if the operator has
+    // changed it since, under an earlier one: try each in turn (newest first).
+    let keys = null;
+    let response = null;
+    for (const kdf of [c.kdf, ...(c.kdf_previous || [])]) {
+      if (keys) wipe(keys);
+      keys = await deriveCitizenInWorker(digits, c.code_salt, kdf.ops, kdf.mem);
+      response = await postJson('/api/v1/threads/open', { access_token: b64(keys.accessToken) });
+      if (response.status !== 404) break;
+    }
     if (response.status === 404) {
       wipe(keys);
       say(error, msg.msgUnknownCode);
