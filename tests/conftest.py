@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from tests.factories import make_settings, make_world
-from tests.support import Demo, LiveServer, PostgresServer, init_demo
+from tests.support import Demo, LiveServer, PostgresServer, SmtpInbox, free_port, init_demo
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,18 @@ async def world(request, tmp_path):
     world = await make_world(make_settings(tmp_path, url))
     yield world
     await world.db.close()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, SmtpInbox]]:
+    """A real SMTP server (aiosmtpd) on a free loopback port and what it received."""
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, inbox
+    finally:
+        controller.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,9 @@ Factories, not mocks: every helper drives a real part (the installed command,
 a real SQLite file, a real PostgreSQL server, a real HTTP server).
 """
 
+import email
+import email.message
+import email.policy
 import os
 import re
 import shutil
@@ -180,3 +183,15 @@ class PostgresServer:
             self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
         except subprocess.CalledProcessError:
             pass
+
+
+class SmtpInbox:
+    """A real SMTP server's handler (aiosmtpd): keeps (arrival time, recipients, message) of each mail."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # aiosmtpd calls it by name
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((time.monotonic(), list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        return "250 OK"

@@ -3,12 +3,9 @@
 import asyncio
 import dataclasses
 import datetime as dt
-import email
-import email.policy
 import json
 import time
 
-import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
@@ -20,30 +17,7 @@ from gateway.notify import Mailer
 from gateway.settings import SmtpSettings
 from tests.api.staff_client import Staff, citizen_writes, login, staff_client
 from tests.factories import envelope_for
-from tests.support import free_port
-
-
-class SmtpInbox:
-    """An aiosmtpd handler that keeps every message it is handed."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls this hook by name
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = SmtpInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
+from tests.support import SmtpInbox, free_port
 
 
 async def read_event(response, timeout: float) -> dict | None:
@@ -144,7 +118,7 @@ async def test_the_duty_consultant_gets_an_email_that_says_only_that_something_w
     while not inbox.messages and time.monotonic() - started < 5:
         await asyncio.sleep(0.05)
     assert inbox.messages, "no e-mail within 5 s"
-    [(recipients, message)] = inbox.messages
+    [(_arrived, recipients, message)] = inbox.messages
     assert recipients == ["alice@example.org"]
     # The mailer deletes the row once SMTP has accepted the message: just after delivery.
     while time.monotonic() - started < 5:

@@ -3,8 +3,6 @@ enrol from a `fristed consultant invite` URL, get the team key from a teammate's
 login, log in with passphrase + TOTP, see a citizen's new thread live, read it,
 reply, write a note, triage; the citizen reads the reply and never the note."""
 
-import email
-import email.policy
 import re
 import time
 from collections.abc import Iterator
@@ -12,7 +10,6 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
@@ -21,38 +18,15 @@ from gateway.models import StaffSession, Thread
 from gateway.settings import load_settings
 from tests.browser.citizen import CitizenPages, run_async
 from tests.browser.conftest import RequestRecorder
-from tests.support import Demo, LiveServer, free_port, run_fristed, set_option
+from tests.support import Demo, LiveServer, run_fristed, set_option
 
 ALICE_PASSPHRASE = "lange vinterdage ved havet 7"
 
 
-class Mailbox:
-    """An aiosmtpd handler that keeps what it is handed, with the time it arrived."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[float, list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls this hook by name
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((time.monotonic(), list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-
 @pytest.fixture
-def mailbox() -> Iterator[tuple[Controller, Mailbox]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, box
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def staff_server(demo: Demo, mailbox) -> Iterator[LiveServer]:
+def staff_server(demo: Demo, smtp_server) -> Iterator[LiveServer]:
     """`fristed serve` with [smtp] pointing at the test's SMTP server and public_url at itself."""
-    controller, _box = mailbox
+    controller, _inbox = smtp_server
     server = LiveServer(demo.data_dir, demo.env)
     set_option(demo.data_dir, None, "public_url", f'"{server.url}"')
     set_option(demo.data_dir, "smtp", "host", '"127.0.0.1"')
@@ -160,9 +134,9 @@ def thread_ids_in_db(demo: Demo) -> list[str]:
 
 
 def test_a_consultant_enrols_logs_in_and_answers_a_citizen_who_never_sees_the_note(
-    browser: Browser, demo: Demo, staff_server: LiveServer, mailbox, recorder: RequestRecorder
+    browser: Browser, demo: Demo, staff_server: LiveServer, smtp_server, recorder: RequestRecorder
 ) -> None:
-    _controller, inbox = mailbox
+    _controller, inbox = smtp_server
     citizen_context = browser.new_context()
     citizen = CitizenPages(citizen_context.new_page(), staff_server.url)
     citizen.open_start()
