@@ -147,6 +147,8 @@ class Thread(Base):
     # Last message seq handed out; bumped with UPDATE … RETURNING so several
     # gateway processes never hand out the same seq.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Bytes of the stored envelopes, for `limits.max_thread_bytes` (issue 8).
+    total_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Message(Base):
