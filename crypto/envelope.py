@@ -37,6 +37,10 @@ class Envelope:
     kids: tuple[str, ...]
     data: dict
 
+    @property
+    def version(self) -> int:
+        return int(self.data["v"])
+
     def to_json(self) -> str:
         return json.dumps(self.data, separators=(",", ":"), sort_keys=True)
 
@@ -87,7 +91,7 @@ def seal_envelope(
 def parse_envelope(data: object, *, max_bytes: int) -> Envelope:
     """Check an envelope's shape (what the server can check) or raise `bad_envelope`.
 
-    Rules (crypto/README.md): an object with exactly `v`, `keys`, `nonce`,
+    A version 2 envelope is checked by `crypto.envelope2.parse_v2`. Version 1 rules (crypto/README.md): an object with exactly `v`, `keys`, `nonce`,
     `ct`; `v` is the integer 1; 1..8 recipients with distinct 16-byte kids and
     80-byte boxes; a 24-byte nonce; `ct` a whole number of 1024-byte blocks
     plus the 16-byte tag; the canonical JSON no larger than `max_bytes`.
@@ -96,6 +100,10 @@ def parse_envelope(data: object, *, max_bytes: int) -> Envelope:
     def bad(message: str) -> CryptoError:
         return CryptoError(CryptoError.BAD_ENVELOPE, message)
 
+    if isinstance(data, dict) and type(data.get("v")) is int and data["v"] == 2:
+        from crypto.envelope2 import parse_v2
+
+        return parse_v2(data, max_bytes=max_bytes)[0]
     if not isinstance(data, dict) or set(data) != _FIELDS:
         raise bad("an envelope is an object with exactly v, keys, nonce and ct")
     if type(data["v"]) is not int or data["v"] != VERSION:
@@ -149,6 +157,8 @@ def open_envelope(data: object, sk: bytes) -> dict:
     addressed to this key, or its box does not open), `authentication`
     (the content was tampered with).
     """
+    if not isinstance(data, dict) or type(data.get("v")) is not int or data["v"] != VERSION:
+        raise CryptoError(CryptoError.PARSE, "not a version 1 envelope")
     try:
         envelope = parse_envelope(data, max_bytes=1 << 30)
     except CryptoError as exc:

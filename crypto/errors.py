@@ -18,6 +18,8 @@ class CryptoError(Exception):
     BAD_LENGTH = "bad_length"
     BAD_ENVELOPE = "bad_envelope"
     STALE_TEAM_KEY = "stale_team_key"
+    #: a v2 envelope whose clear header names another role, seq, thread or team key than its reader expects
+    BINDING = "binding"
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -14,6 +14,9 @@ from crypto.derive import derive_citizen, derive_staff, public_key, seal_key_blo
 from crypto.encoding import b64, blake2b, kid
 from crypto.envelope import seal_envelope
 from crypto.errors import CryptoError
+from crypto.gen_vectors_v2 import KINDS as V2_KINDS
+from crypto.gen_vectors_v2 import OUTCOMES as V2_OUTCOMES
+from crypto.gen_vectors_v2 import build as v2_vectors
 
 PATH = Path(__file__).with_name("vectors.json")
 # Real deployment cost for the code derivation; cheaper for the rest so the
@@ -161,11 +164,12 @@ def build() -> dict:
     return {
         "version": 1,
         "comment": "Fristed crypto v1 test vectors; written by `python -m crypto.gen_vectors`; schema in crypto/README.md.",
+        # Each section adds its kinds, outcomes and vectors here (envelope v2: crypto/gen_vectors_v2.py).
         "kinds": ["code_normalise", "check_digit", "citizen_keys", "staff_keys", "key_blob_seal",
-                  "key_blob_open", "envelope_seal", "envelope_open", "kid", "public_key"],
+                  "key_blob_open", "envelope_seal", "envelope_open", "kid", "public_key", *V2_KINDS],
         "outcomes": ["ok", CryptoError.PARSE, CryptoError.AUTHENTICATION, CryptoError.WRONG_KEY,
-                     CryptoError.BAD_CHECK_DIGIT, CryptoError.BAD_LENGTH],
-        "vectors": code_vectors() + citizen_vectors() + staff_vectors() + envelope_vectors(),
+                     CryptoError.BAD_CHECK_DIGIT, CryptoError.BAD_LENGTH, *V2_OUTCOMES],
+        "vectors": code_vectors() + citizen_vectors() + staff_vectors() + envelope_vectors() + v2_vectors(fixed),
     }
 
 

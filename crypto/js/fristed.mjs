@@ -4,8 +4,9 @@
 // libsodium.js (sumo) object, so the same file runs in Node (tests, from
 // node_modules) and in the browser (crypto/js/sodium-browser.mjs, served from
 // our own origin). crypto/vectors.json pins it to the Python half byte for byte.
+import { envelope2 } from './envelope2.mjs';
 
-/** One error type; `code` matches crypto/errors.py (parse, authentication, wrong_key, bad_check_digit, bad_length). */
+/** One error type; `code` matches crypto/errors.py (parse, authentication, wrong_key, binding, bad_check_digit, bad_length). */
 export class FristedCryptoError extends Error {
   constructor(code, message) {
     super(message);
@@ -17,6 +18,7 @@ export class FristedCryptoError extends Error {
 export const PARSE = 'parse';
 export const AUTHENTICATION = 'authentication';
 export const WRONG_KEY = 'wrong_key';
+export const BINDING = 'binding';
 export const BAD_CHECK_DIGIT = 'bad_check_digit';
 export const BAD_LENGTH = 'bad_length';
 
@@ -359,7 +361,10 @@ export function withSodium(sodium) {
     return plaintext;
   }
 
+  const v2 = envelope2(sodium, { FristedCryptoError, b64, unb64, kid, publicKey, PAD_BLOCK });
+
   return {
+    ...v2,
     generateCode,
     kid,
     publicKey,

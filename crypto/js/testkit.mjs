@@ -48,6 +48,23 @@ const KINDS = {
     }),
   }),
   envelope_open: (api, i) => ({ plaintext: api.openEnvelope(i.envelope, fc.unb64(i.sk, 32)) }),
+  v2_binding: (api, i) => {
+    const b = api.binding(i.role, i.seq, i.citizen_pk, i.team_pk);
+    return { aad: new TextDecoder().decode(api.aad(b)), box_nonce: fc.b64(api.boxNonce(b, fc.unb64(i.nonce, 24), fc.unb64(i.recipient_pk, 32))) };
+  },
+  envelope2_seal: (api, i) => ({
+    envelope: api.sealV2Json(i.plaintext, api.binding(i.role, i.seq, i.citizen_pk, i.team_pk), fc.unb64(i.sender_sk, 32), {
+      contentKey: fc.unb64(i.content_key, 32), nonce: fc.unb64(i.nonce, 24),
+    }),
+  }),
+  envelope2_open: (api, i) => ({
+    plaintext: api.openV2(i.envelope, fc.unb64(i.reader_sk, 32), api.binding(i.role, i.seq, i.citizen_pk, i.team_pk)),
+  }),
+  conversation_citizen: (api, i) => ({ shown: api.readAsCitizen(i.messages, fc.unb64(i.z_sk, 32), api.openEnvelope) }),
+  conversation_team: (api, i) => {
+    const sks = new Map(Object.entries(i.team_sks).map(([k, v]) => [k, fc.unb64(v, 32)]));
+    return api.readAsTeam(i.messages, i.notes, i.citizen_pk, sks, api.openEnvelope);
+  },
   kid: (api, i) => ({ kid: api.kid(fc.unb64(i.pk, 32)) }),
   public_key: (api, i) => ({ pk: fc.b64(api.publicKey(fc.unb64(i.sk, 32))) }),
 };
@@ -56,7 +73,7 @@ const KINDS = {
 export function checkVector(api, file, vector) {
   if (!(vector.kind in KINDS) || !file.kinds.includes(vector.kind)) throw new Error(`${vector.id}: unknown kind ${vector.kind}`);
   const { outcome, ...fields } = vector.expected;
-  if (!file.outcomes.includes(outcome) || !['ok', 'parse', 'authentication', 'wrong_key', 'bad_check_digit', 'bad_length'].includes(outcome)) {
+  if (!file.outcomes.includes(outcome) || !['ok', 'parse', 'authentication', 'wrong_key', 'binding', 'bad_check_digit', 'bad_length'].includes(outcome)) {
     throw new Error(`${vector.id}: unknown outcome ${outcome}`);
   }
   let got;

@@ -23,12 +23,25 @@ from crypto import (
 from crypto.code import damm_digit
 from crypto.derive import public_key
 from crypto.envelope import seal_envelope
+from crypto.envelope2 import Binding, open_v2, read_as_citizen, read_as_team, seal_v2_bytes
 from crypto.gen_vectors import render
 
 PATH = Path(__file__).resolve().parents[2] / "crypto" / "vectors.json"
 DATA = json.loads(PATH.read_text(encoding="utf-8"))
 KNOWN_OUTCOMES = {"ok", CryptoError.PARSE, CryptoError.AUTHENTICATION, CryptoError.WRONG_KEY,
-                  CryptoError.BAD_CHECK_DIGIT, CryptoError.BAD_LENGTH}
+                  CryptoError.BAD_CHECK_DIGIT, CryptoError.BAD_LENGTH, CryptoError.BINDING}
+
+
+def binding(given: dict) -> Binding:
+    return Binding(given["role"], given["seq"], unb64(given["citizen_pk"]), unb64(given["team_pk"]))
+
+
+def rows(given: dict) -> list[tuple[int, str, object]]:
+    return [(m["seq"], m["from"], m["envelope"]) for m in given["messages"]]
+
+
+def shown(reads: list) -> list[dict]:
+    return [{"seq": r.seq, "from": r.sender, "verified": r.verified, "text": r.text} for r in reads]
 
 
 def run(kind: str, given: dict) -> dict:
@@ -62,6 +75,20 @@ def run(kind: str, given: dict) -> dict:
         return {"envelope": envelope}
     if kind == "envelope_open":
         return {"plaintext": open_envelope(given["envelope"], unb64(given["sk"]))}
+    if kind == "v2_binding":
+        b = binding(given)
+        return {"aad": b.aad().decode("ascii"), "box_nonce": b.box_nonce(unb64(given["nonce"]), unb64(given["recipient_pk"]))}
+    if kind == "envelope2_seal":
+        return {"envelope": seal_v2_bytes(given["plaintext"].encode("utf-8"), binding(given), unb64(given["sender_sk"]),
+                                          content_key=unb64(given["content_key"]), nonce=unb64(given["nonce"]))}
+    if kind == "envelope2_open":
+        return {"plaintext": open_v2(given["envelope"], unb64(given["reader_sk"]), binding(given))}
+    if kind == "conversation_citizen":
+        return {"shown": shown(read_as_citizen(rows(given), unb64(given["z_sk"])))}
+    if kind == "conversation_team":
+        read = read_as_team(rows(given), [n["envelope"] for n in given["notes"]], unb64(given["citizen_pk"]),
+                            {k: unb64(v) for k, v in given["team_sks"].items()})
+        return {"pin": read.pin, "messages": shown(read.messages), "notes": shown(read.notes)}
     if kind == "kid":
         return {"kid": kid(unb64(given["pk"]))}
     if kind == "public_key":
