@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from gateway import middlewares, notify, staffauth
+from gateway import health, middlewares, notify, staffauth
 from gateway.api import citizen as citizen_api
+from gateway.api import health as health_api
 from gateway.api import openapi
 from gateway.api import staff as staff_api
 from gateway.appkeys import DB, JINJA, KDF_GATE, SETTINGS
@@ -30,6 +31,8 @@ class AccessLogger(AbstractAccessLogger):
     """Method, path (no query string), status and time: never an address or a header."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path == "/healthz":
+            return  # a balancer polls it every few seconds; gateway.health logs its changes instead
         self.logger.info("%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
 
     @property
@@ -55,8 +58,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(purge.purge_loop)
     notify.setup(app)  # live events and e-mail notifications (after the database)
+    health.setup(app)  # GET /healthz
     app.middlewares.append(staffauth.staff_session)  # inside `errors`: staff session and CSRF
-    for module in (citizen_api, staff_api, openapi, citizen_pages, staff_pages):
+    for module in (citizen_api, staff_api, openapi, health_api, citizen_pages, staff_pages):
         app.router.add_routes(module.routes)
     app.router.add_static("/static/crypto/", CRYPTO_JS, append_version=False)
     app.router.add_static("/static/", STATIC, append_version=False)

@@ -4,24 +4,31 @@ Both go through the database, so they work across every gateway process
 (PRODUCT.md "Where users outgrow one machine"):
 
 * `EventHub`: one poller per process reads `events` with an id above what it
-  has seen (every 0.25 s) and fans each row out to the streams of that team
-  open in this process. On PostgreSQL ids can commit out of order, so ids
+  has seen and fans each row out to the streams of that team open in this
+  process. It reads at once when woken (`poke()`: every successful write
+  request of this process pokes it, see `poke_after_writes`; on PostgreSQL the
+  poke is also sent to every other process with `NOTIFY`, and each process
+  `LISTEN`s), and otherwise every 0.25 s (SQLite, or PostgreSQL while the
+  listening connection is down) or every 2 s (PostgreSQL, a safety net). On PostgreSQL ids can commit out of order, so ids
   below the highest one seen are looked for again for `GAP_GRACE` seconds;
   on SQLite ids are never reused (AUTOINCREMENT, migration 0002). Old events
   are deleted by the purge (`gateway.services.purge`).
 * `Mailer`: a worker per process claims due `outbox` rows with one
   conditional UPDATE (`claimed_until`), so two processes never send the same
   row; it sends one neutral e-mail per consultant with aiosmtplib and
-  retries failures with backoff. Requests never wait for it. Without an SMTP
+  retries failures with backoff. At most one e-mail per consultant per
+  `smtp.coalesce_minutes` (a hold in `meta`, taken in the claiming transaction). Requests never wait for it. Without an SMTP
   host, or for a consultant without an address, rows are left to the purge.
 """
 
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -29,12 +36,12 @@ from typing import Any
 
 import aiosmtplib
 from aiohttp import web
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 
 from gateway.appkeys import DB, SETTINGS
-from gateway.db import Database, utcnow
+from gateway.db import Database, is_sqlite, utcnow
 from gateway.middlewares import SECURITY_HEADERS
-from gateway.models import Consultant, Event, Outbox
+from gateway.models import Consultant, Event, Meta, Outbox
 from gateway.services import sessions
 from gateway.services.sessions import Identity
 from gateway.settings import Settings, SmtpSettings
@@ -42,6 +49,12 @@ from gateway.settings import Settings, SmtpSettings
 log = logging.getLogger("fristed.notify")
 
 POLL_SECONDS = 0.25
+# With LISTEN/NOTIFY working, polling is only a safety net (a NOTIFY lost with a dropped connection).
+LISTENING_POLL_SECONDS = 2.0
+# Many pokes close together become one read every this often at most.
+MIN_POLL_SPACING = 0.005
+CHANNEL = "fristed_events"
+LISTEN_PING_SECONDS = 5.0
 KEEPALIVE_SECONDS = 15.0
 GAP_GRACE = 10.0
 BATCH = 500
@@ -59,6 +72,9 @@ MAX_ATTEMPTS = 12
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
 STOP_SECONDS = 5.0
+HOLD_PREFIX = "mail_hold:"
+# Serialises claims across processes on PostgreSQL, so a consultant's hold is seen by the next claim.
+CLAIM_LOCK = 4207170662
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,29 @@ class EventHub:
         self.floor = 0  # every id at or below has been dealt with
         self.high = 0  # the highest id seen
         self.seen: dict[int, float] = {}
+        self.wake = asyncio.Event()  # read now: something was written
+        self.outgoing = asyncio.Event()  # tell the other processes (PostgreSQL NOTIFY)
+        self.listening = False  # a LISTEN connection is up (PostgreSQL)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def poke(self) -> None:
+        """Something that may have added events has committed: read now, and on PostgreSQL tell the
+        other processes. Cheap, idempotent and safe from any thread (e.g. a writer thread after COMMIT)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == getattr(self, "_thread", None):
+            self._poke()
+        else:
+            loop.call_soon_threadsafe(self._poke)
+
+    def _poke(self) -> None:
+        self.wake.set()
+        self.outgoing.set()
+
+    def heard(self, *_args: object) -> None:
+        """A NOTIFY from another process (asyncpg listener callback)."""
+        self.wake.set()
 
     async def start(self) -> None:
         async with self.db.read() as session:
@@ -146,17 +185,59 @@ class EventHub:
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
+        listener = None
+        if not is_sqlite(str(self.db.engine.url)):
+            listener = asyncio.create_task(self.listen(stop), name="fristed-events-listen")
         started = False
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                try:
+                    if not started:
+                        await self.start()
+                        started = True
+                    await self.poll()
+                except Exception:
+                    log.exception("event poll failed; retrying")
+                    await _pause(stop, 2)
+                await asyncio.sleep(MIN_POLL_SPACING)
+                await _wait_any((stop, self.wake), LISTENING_POLL_SECONDS if self.listening else POLL_SECONDS)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def listen(self, stop: asyncio.Event) -> None:
+        """PostgreSQL: LISTEN for other processes' writes and NOTIFY them of ours, on one connection of
+        its own (outside the pool). Reconnects after a failure; polling covers the gap meanwhile."""
+        import asyncpg  # only needed on PostgreSQL
+
+        engine = self.db.engine
+        _args, params = engine.dialect.create_connect_args(engine.url)
         while not stop.is_set():
+            connection = None
             try:
-                if not started:
-                    await self.start()
-                    started = True
-                await self.poll()
-            except Exception:
-                log.exception("event poll failed; retrying")
-                await _pause(stop, 2)
-            await _pause(stop, POLL_SECONDS)
+                connection = await asyncio.wait_for(asyncpg.connect(**params), 10)
+                await connection.add_listener(CHANNEL, self.heard)
+                self.listening = True
+                self.wake.set()  # catch up on whatever was written while nobody listened
+                while not stop.is_set() and not connection.is_closed():
+                    await _wait_any((stop, self.outgoing), LISTEN_PING_SECONDS)
+                    if self.outgoing.is_set():
+                        self.outgoing.clear()
+                        await asyncio.wait_for(connection.execute(f"NOTIFY {CHANNEL}"), 10)
+                    elif not stop.is_set():
+                        await asyncio.wait_for(connection.execute("SELECT 1"), 10)  # notice a dead connection
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("event listener lost its connection (%s); polling meanwhile", type(exc).__name__)
+            finally:
+                self.listening = False
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(connection.close(), 2)
+            await _pause(stop, 2)
 
 
 async def replay(db: Database, teams: list[str], after: int) -> list[LiveEvent]:
@@ -239,7 +320,10 @@ class Mailer:
         self.smtp = settings.smtp
 
     async def claim(self) -> list[tuple[int, str, int]]:
-        """Due rows, claimed for this process with one conditional UPDATE: (id, username, attempts)."""
+        """Due rows, claimed for this process with one conditional UPDATE: (id, username, attempts).
+
+        Every due row of a consultant is claimed together (one e-mail tells of all of them), and a
+        consultant mailed less than `coalesce_minutes` ago is skipped until the hold ends."""
         if not self.smtp.enabled:
             return []
         now = utcnow()
@@ -256,15 +340,34 @@ class Mailer:
             if await session.scalar(select(Outbox.id).where(free).limit(1)) is None:
                 return []
         async with self.db.write() as session:
-            candidates = select(Outbox.id).where(free).order_by(Outbox.due, Outbox.id).limit(MAIL_BATCH)
+            if self.db.engine.dialect.name == "postgresql":
+                await session.execute(text(f"SELECT pg_advisory_xact_lock({CLAIM_LOCK})"))
+            users = list(await session.scalars(select(Outbox.username).where(free).distinct().limit(MAIL_BATCH)))
+            users = await self._take_holds(session, users, now)
+            if not users:
+                return []
             rows = await session.execute(
                 update(Outbox)
-                .where(Outbox.id.in_(candidates.scalar_subquery()), free)
+                .where(Outbox.username.in_(users), free)
                 .values(claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS), attempts=Outbox.attempts + 1)
                 .returning(Outbox.id, Outbox.username, Outbox.attempts)
                 .execution_options(synchronize_session=False)
             )
             return [(i, u, a) for i, u, a in rows]
+
+    async def _take_holds(self, session: Any, users: list[str], now: dt.datetime) -> list[str]:
+        """The users not on hold; each gets a hold until now + coalesce_minutes (same transaction)."""
+        minutes = self.smtp.coalesce_minutes
+        if not minutes or not users:
+            return users
+        keys = {hold_key(u): u for u in users}
+        held = dict((await session.execute(select(Meta.key, Meta.value).where(Meta.key.in_(keys)))).all())
+        free = [u for key, u in keys.items() if held.get(key, "") <= stamp(now)]
+        if free:
+            until = stamp(now + dt.timedelta(minutes=minutes))
+            await session.execute(delete(Meta).where(Meta.key.in_([hold_key(u) for u in free])))
+            session.add_all([Meta(key=hold_key(u), value=until) for u in free])
+        return free
 
     async def deliver_due(self) -> int:
         claimed = await self.claim()
@@ -300,6 +403,8 @@ class Mailer:
                 if attempts < MAX_ATTEMPTS:
                     log.warning("notification e-mail failed (%s); retrying in %ss", type(exc).__name__, retry_delay(attempts))
                     async with self.db.write() as session:
+                        # Nothing was sent: the retry follows the backoff, not the hold.
+                        await session.execute(delete(Meta).where(Meta.key == hold_key(username)))
                         await session.execute(
                             update(Outbox)
                             .where(Outbox.id.in_(ids))
@@ -322,21 +427,68 @@ class Mailer:
                 await _pause(stop, MAIL_POLL_SECONDS)
 
 
+def hold_key(username: str) -> str:
+    """The `meta` key of a consultant's e-mail hold (hashed: fits the 64-character key for any username)."""
+    return HOLD_PREFIX + hashlib.blake2b(username.encode(), digest_size=16).hexdigest()
+
+
+def stamp(moment: dt.datetime) -> str:
+    """A fixed-width UTC time that sorts as text."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake at once when the gateway stops."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+async def _wait_any(events: Sequence[asyncio.Event], seconds: float) -> None:
+    """Until one of `events` is set, or `seconds` pass."""
+    if any(e.is_set() for e in events):
+        return
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 HUB = web.AppKey("event_hub", EventHub)
 MAILER = web.AppKey("mailer", Mailer)
+# The background loops of this process by name, for /healthz (the purge loop is found by its task name).
+class Loops(dict[str, "asyncio.Task[None]"]):
+    """name → task of each background loop of this process."""
 
 
-async def _background(loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+LOOPS = web.AppKey("loops", Loops)
+
+
+@web.middleware
+async def poke_after_writes(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """A successful write request has committed by the time it is answered: wake this process's
+    event reader now (and, on PostgreSQL, the other processes'), instead of at the next poll."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # a 303 after a no-script write is a success too
+        if exc.status < 400 and HUB in request.app:
+            request.app[HUB].poke()
+        raise
+    if response.status < 400 and HUB in request.app:
+        request.app[HUB].poke()
+    return response
+
+
+async def _background(app: web.Application, name: str,
+                      loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
     """Run `loop` until cleanup. It is asked to stop between rounds rather than cancelled,
     so no database call is left in flight when the engine is disposed."""
     stop = asyncio.Event()
-    task = asyncio.create_task(loop(stop))
+    task = asyncio.create_task(loop(stop), name=f"fristed-{name}")
+    app[LOOPS][name] = task
     yield
     stop.set()
     try:
@@ -350,14 +502,14 @@ async def _background(loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = EventHub(app[DB])
     app[HUB] = hub
-    async for _ in _background(hub.run):
+    async for _ in _background(app, "events", hub.run):
         yield
 
 
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     mailer = Mailer(app[DB], app[SETTINGS])
     app[MAILER] = mailer
-    async for _ in _background(mailer.run):
+    async for _ in _background(app, "mailer", mailer.run):
         yield
 
 
@@ -368,6 +520,8 @@ async def _close_streams(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Register the event poller, the outbox worker and stream shutdown (after the database context)."""
+    app[LOOPS] = Loops()
+    app.middlewares.append(poke_after_writes)
     app.cleanup_ctx.append(events_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.on_shutdown.append(_close_streams)

@@ -29,7 +29,8 @@ DEFAULTS: dict[str, object] = {
     "staff": {"session_idle_minutes": 30, "session_max_hours": 12},
     "purge": {"interval_minutes": 60},
     "proxy": {"client_address_header": ""},
-    "smtp": {"host": "", "port": 25, "sender": "fristed@localhost", "username": "", "starttls": False, "tls": False},
+    "smtp": {"host": "", "port": 25, "sender": "fristed@localhost", "username": "", "starttls": False, "tls": False,
+             "coalesce_minutes": 5},
 }
 
 
@@ -46,6 +47,8 @@ class SmtpSettings:
     password: str = field(default="", repr=False)
     starttls: bool = False
     tls: bool = False
+    # At most one notification e-mail per consultant per this many minutes (issue 8); 0 = one per event batch.
+    coalesce_minutes: int = 5
 
     @property
     def enabled(self) -> bool:
@@ -163,6 +166,7 @@ def build_settings(
             password=smtp_password,
             starttls=_bool(smtp, "smtp.starttls", "starttls"),
             tls=_bool(smtp, "smtp.tls", "tls"),
+            coalesce_minutes=_int(smtp, "smtp.coalesce_minutes", "coalesce_minutes", 0, 1440),
         ),
     )
 

@@ -6,6 +6,7 @@ Each subcommand lives in `ops/commands/<name>.py` with `register(subparsers, com
 import argparse
 import asyncio
 import importlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,14 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def version() -> str:
+    """The installed distribution's version (a source checkout without metadata says so)."""
+    try:
+        return importlib.metadata.version("fristed")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog=PROG,
@@ -44,6 +53,7 @@ def build_parser() -> Parser:
     common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help="the deployment's data directory (default: $FRISTED_DATA_DIR)")
     parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name in COMMANDS:

@@ -184,6 +184,14 @@ class PostgresServer:
         except subprocess.CalledProcessError:
             pass
 
+    def resume(self) -> None:
+        """Start the cluster again after `stop()` (same data, port and sockets)."""
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "pg.log"), "-w",
+            "-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.sockets} -c fsync=off",
+            "start",
+        )
+
 
 class SmtpInbox:
     """A real SMTP server's handler (aiosmtpd): keeps (arrival time, recipients, message) of each mail."""

@@ -102,11 +102,32 @@ def obj(required: list[str], properties: dict[str, Any], *, closed: bool = True)
     return schema
 
 
+_CHECK = {"type": "string", "enum": ["ok", "fail"]}
+HEALTHZ = {
+    "get": {
+        "summary": "Is this gateway process fit to serve? (for a load balancer or a monitor)",
+        "description": "Per process: the database answers, its schema is at the newest migration, the static "
+        "assets are present, and the background loops (purge, live events, e-mail) run. Content-free: "
+        "which check failed, nothing else. Not logged.",
+        "responses": {
+            status: json_answer(description, obj(["status", "checks"], {
+                "status": {"type": "string", "enum": [word]},
+                "checks": obj(["database", "migrations", "static", "loops"], dict.fromkeys(
+                    ("database", "migrations", "static", "loops"), _CHECK)),
+            }))
+            for status, word, description in (("200", "ok", "every check passes"),
+                                               ("503", "unavailable", "a check fails: take this process out of rotation"))
+        },
+    }
+}
+
+
 def document() -> dict:
     # Imported here: the audience modules use the helpers above.
     from gateway.api import openapi_citizen, openapi_staff
 
     paths: dict[str, Any] = {**openapi_citizen.paths(), **openapi_staff.paths()}
+    paths["/healthz"] = HEALTHZ
     paths["/api/v1/openapi.json"] = {
         "get": {"summary": "This document", "responses": {"200": json_answer("OpenAPI 3.1", {"type": "object"})}}
     }

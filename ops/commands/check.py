@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from gateway.db import Database, is_sqlite, utcnow
+from gateway.health import static_problem
 from gateway.migrate import current_revision, head_revision
 from gateway.models import AuditEntry, Message, Thread
 from gateway.settings import CONFIG_NAME, SECRET_NAME, Settings, SettingsError, load_settings, resolve_data_dir
@@ -228,6 +229,8 @@ async def run(args: argparse.Namespace) -> int:
     if not data_dir.exists():
         raise CliError(f"{data_dir} does not exist: run `fristed init --data-dir {data_dir}` first")
     results = [check_data_dir(data_dir), *check_files(data_dir)]
+    problem = static_problem()  # the same test `fristed serve` refuses to start on
+    results.append(Result("static", problem is None, problem or "the browser libraries (libsodium) are installed"))
     settings: Settings | None = None
     try:
         settings = load_settings(data_dir)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nacl.utils
 import pyotp
+import segno
 from nacl.public import PrivateKey
 
 from crypto import derive_staff, seal_key_blob
@@ -21,6 +22,8 @@ from gateway.services.meta import set_code_salt
 from gateway.services.teams import add_team
 from gateway.settings import CONFIG_NAME, SECRET_NAME, Settings, load_settings, resolve_data_dir
 from ops.common import CliError, ensure_reachable
+
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 CONFIG_TEMPLATE = """\
 # Fristed configuration. Secrets live in files beside this one (mode 0600):
@@ -72,6 +75,9 @@ sender = "fristed@localhost"
 username = ""
 starttls = false
 tls = false
+# At most one notification e-mail per consultant per this many minutes: what
+# arrives meanwhile is told in the next one (0 = no pause between e-mails).
+coalesce_minutes = 5
 """
 
 
@@ -80,6 +86,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                             description="Create DIR/fristed.toml, the secrets, the database and its code_salt.")
     parser.add_argument("--demo", action="store_true",
                         help="also add team 'demo' and consultant 'demo' on duty (prints passphrase and TOTP secret)")
+    parser.add_argument("--port", type=int, metavar="P",
+                        help="write public_url = http://127.0.0.1:P (the port `fristed serve --port P` will use), "
+                        "so every printed link works on a local try-out")
     parser.set_defaults(func=run)
 
 
@@ -101,9 +110,15 @@ async def run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(getattr(args, "data_dir", None), os.environ)
     if (data_dir / CONFIG_NAME).exists():
         raise CliError(f"{data_dir} is already initialised ({CONFIG_NAME} exists)")
+    port = getattr(args, "port", None)
+    if port is not None and not 1 <= port <= 65535:
+        raise CliError("--port must be 1-65535")
+    config = CONFIG_TEMPLATE
+    if port is not None:
+        config = config.replace(f'public_url = "{DEFAULT_URL}"', f'public_url = "http://127.0.0.1:{port}"', 1)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    (data_dir / CONFIG_NAME).write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    (data_dir / CONFIG_NAME).write_text(config, encoding="utf-8")
     os.chmod(data_dir / CONFIG_NAME, 0o600)
     write_private(data_dir / SECRET_NAME, nacl.utils.random(32))
     settings = load_settings(data_dir)
@@ -120,9 +135,19 @@ async def run(args: argparse.Namespace) -> int:
             sys.stdout.write("demo team: demo\ndemo consultant: demo (on duty)\n")
             sys.stdout.write(f"demo passphrase: {passphrase}\n")
             sys.stdout.write(f"demo totp secret: {totp_secret}\n")
+            print_totp(totp_secret)
+            sys.stdout.write(f"log in at {settings.public_url}/staff/login as demo\n")
     finally:
         await db.close()
     return 0
+
+
+def print_totp(secret: str) -> None:
+    """The otpauth:// URI and a terminal QR code of it, for an authenticator app (no typing of base32)."""
+    uri = pyotp.TOTP(secret).provisioning_uri(name="demo", issuer_name="Fristed demo")
+    sys.stdout.write(f"demo totp uri: {uri}\nscan it with an authenticator app:\n")
+    segno.make(uri, error="m", micro=False).terminal(out=sys.stdout, compact=True)
+    sys.stdout.flush()
 
 
 async def add_demo(db: Database, settings: Settings) -> tuple[str, str]:

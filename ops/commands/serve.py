@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.app import AccessLogger, create_app
 from gateway.db import Database
+from gateway.health import static_problem
 from gateway.migrate import upgrade
 from gateway.services.meta import record_kdf
 from ops.common import CliError, ensure_reachable, settings_from
@@ -28,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not 0 <= args.port <= 65535:
         raise CliError("--port must be 0-65535")
+    problem = static_problem()
+    if problem:
+        raise CliError(f"cannot serve: {problem}")
 
     async def migrate() -> None:
         db = Database.connect(settings.database_url)

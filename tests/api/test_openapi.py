@@ -12,7 +12,7 @@ def router_operations(tmp_path) -> set[tuple[str, str]]:
     return {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.resource is not None and route.resource.canonical.startswith("/api/") and route.method.lower() in METHODS
+        if route.resource is not None and (route.resource.canonical.startswith("/api/") or route.resource.canonical == "/healthz") and route.method.lower() in METHODS
     }
 
 
