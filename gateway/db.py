@@ -7,13 +7,22 @@ purged row's bytes are overwritten. Write transactions start with
 PostgreSQL the same code runs with row locks (UPDATE … RETURNING).
 """
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from gateway.models import RateLimit
+from gateway.writer import GroupWriter, Tx
+
+T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -28,26 +37,65 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _sqlite_events(sync_engine: Engine, *, always_immediate: bool = False) -> None:
+    @event.listens_for(sync_engine, "connect")
+    def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy, not the driver, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        immediate = always_immediate or conn.get_execution_options().get("fristed_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=not is_sqlite(url))
+    # hide_parameters: a failing statement's error (and any log of it) never shows the bound values.
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite(url), hide_parameters=True)
     if is_sqlite(url):
-        sync_engine = engine.sync_engine
-
-        @event.listens_for(sync_engine, "connect")
-        def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            # Let SQLAlchemy, not the driver, decide where transactions begin.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            for pragma in SQLITE_PRAGMAS:
-                cursor.execute(pragma)
-            cursor.close()
-
-        @event.listens_for(sync_engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
-            immediate = conn.get_execution_options().get("fristed_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
+        _sqlite_events(engine.sync_engine)
     return engine
+
+
+def make_writer_engine(url: str) -> Engine:
+    """The group writer's own synchronous engine on the same SQLite file (stdlib sqlite3)."""
+    engine = create_engine(url.replace("+aiosqlite", "+pysqlite", 1), hide_parameters=True)
+    _sqlite_events(engine, always_immediate=True)
+    return engine
+
+
+def _insert(conn: Connection, model: Any) -> Any:
+    return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(model)
+
+
+def insert_ignore(conn: Connection, model: Any) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` on either database (add `.values(...)`)."""
+    return _insert(conn, model).on_conflict_do_nothing()
+
+
+def counter(conn: Connection, bucket: str) -> int:
+    """A shared counter in `rate_limits` (0 when absent)."""
+    return int(conn.scalar(select(RateLimit.count).where(RateLimit.bucket == bucket)) or 0)
+
+
+def add_counters(conn: Connection, counters: dict[str, tuple[int, int]]) -> None:
+    """Add to shared counters in `rate_limits`, one upsert each. `window_start` lets the purge
+    forget a counter once its window is long past (0: kept)."""
+    for bucket, (window_start, n) in sorted(counters.items()):  # a fixed order: no deadlock on PostgreSQL
+        statement = _insert(conn, RateLimit).values(bucket=bucket, window_start=window_start, count=n)
+        conn.execute(statement.on_conflict_do_update(index_elements=["bucket"], set_={"count": RateLimit.count + n}))
+
+
+def scrub_sync(conn: Connection) -> None:
+    """After a delete: the deleted rows' old page images leave the WAL (issue 10, `gateway.scrub`).
+    Runs on the writer's own connection between batches, outside any transaction."""
+    from gateway.scrub import scrub_sync as scrub
+
+    scrub(conn.connection.driver_connection)
 
 
 @dataclass
@@ -55,12 +103,56 @@ class Database:
     """Sessions for reading and for writing; each `async with` is one transaction."""
 
     engine: AsyncEngine
+    _writer: GroupWriter | None = field(default=None, init=False, repr=False)
+    # Called after each hot write committed (e.g. to wake this process's event stream at once).
+    listeners: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(
             self.engine.execution_options(fristed_write=True), expire_on_commit=False
         )
+
+    @property
+    def sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def transact(self, fn: Callable[[Tx], T]) -> T:
+        """Run the synchronous unit `fn(tx)` in a durable transaction and return its result.
+
+        On SQLite concurrent units share one transaction and one fsync (group
+        commit, `gateway.writer`), each in its own savepoint; on PostgreSQL
+        each runs in its own transaction, as concurrent transactions scale there.
+        Either way the caller hears back only after COMMIT.
+        """
+        if self.sqlite:
+            if self._writer is None:
+                self._writer = GroupWriter(make_writer_engine(str(self.engine.url)), _finish, scrub_sync)
+            return await self._writer.submit(fn)  # type: ignore[no-any-return]
+
+        def run(conn: Connection) -> T:
+            tx = Tx(conn)
+            result = fn(tx)
+            _finish(tx)
+            return result
+
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(run)
+
+    def written(self) -> None:
+        """Tell this process's listeners that a hot write committed (events may be waiting)."""
+        for listener in self.listeners:
+            listener()
+
+    def scrub_soon(self) -> None:
+        """Ask for the deleted rows' bytes to leave the WAL soon, off the request path (SQLite)."""
+        if self.sqlite and self._writer is not None:
+            self._writer.scrub_soon()
+
+    async def read_core(self, fn: Callable[[Connection], T]) -> T:
+        """Run a synchronous read `fn(conn)` (SQLAlchemy Core) in one read transaction."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn)
 
     @classmethod
     def connect(cls, url: str) -> "Database":
@@ -77,7 +169,14 @@ class Database:
             yield session
 
     async def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await asyncio.to_thread(writer.stop)
         await self.engine.dispose()
+
+
+def _finish(tx: Tx) -> None:
+    add_counters(tx.conn, tx.counters)
 
 
 def utcnow() -> dt.datetime:

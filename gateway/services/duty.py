@@ -2,66 +2,82 @@
 
 Everything goes through the database (events and the e-mail outbox), so any
 gateway process can take the citizen's request and any other can deliver.
+
+Routing costs the same with 10 open threads or 100,000 (issue 9): the
+on-duty roster is read once per write batch, and a new thread goes to the
+next on-duty member in turn (a round-robin counter per team in
+`rate_limits`, shared by every process), instead of counting every open
+thread of the on-duty members on each arrival. An assignee who is on duty
+keeps their thread. Times stored here are minutes (PRODUCT.md promise 3).
 """
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import utcnow
+from gateway.db import counter, minute, utcnow
 from gateway.models import Consultant, Duty, Event, Membership, Outbox, Thread
+from gateway.writer import Tx
 
 
-async def on_duty(session: AsyncSession, team_id: str) -> list[str]:
-    rows = await session.scalars(
+def _on_duty_query(team_id: str):  # type: ignore[no-untyped-def]
+    return (
         select(Duty.username)
         .join(Consultant, Consultant.username == Duty.username)
         .join(Membership, (Membership.username == Duty.username) & (Membership.team_id == Duty.team_id))
         .where(Duty.team_id == team_id, Consultant.status == "active")
         .order_by(Duty.username)
     )
-    return list(rows)
 
 
-async def _least_loaded(session: AsyncSession, usernames: list[str]) -> str:
-    counts = dict(
-        (
-            await session.execute(
-                select(Thread.assigned_to, func.count())
-                .where(Thread.assigned_to.in_(usernames), Thread.status != "closed")
-                .group_by(Thread.assigned_to)
-            )
-        ).all()
-    )
-    return min(usernames, key=lambda name: (counts.get(name, 0), name))
-
-
-async def route(session: AsyncSession, thread: Thread, kind: str) -> None:
-    """Assign `thread` on arrival of a citizen message and queue the announcements.
-
-    The assignee stays when they are on duty; otherwise the on-duty member with
-    the fewest open threads takes it. With nobody on duty the assignment is
-    left alone and every active member of the team is notified.
-    """
-    duty = await on_duty(session, thread.team_id)
-    if duty and thread.assigned_to not in duty:
-        thread.assigned_to = await _least_loaded(session, duty)
-    recipients = [thread.assigned_to] if duty and thread.assigned_to else await _team_members(session, thread.team_id)
-    await announce(session, thread, kind)
-    now = utcnow()
-    for username in recipients:
-        if username:
-            session.add(Outbox(username=username, due=now, attempts=0))
-
-
-async def announce(session: AsyncSession, thread: Thread, kind: str) -> None:
-    """A content-free live event for the team's open inboxes."""
-    session.add(Event(team_id=thread.team_id, kind=kind, thread_id=thread.id, created=utcnow()))
-
-
-async def _team_members(session: AsyncSession, team_id: str) -> list[str]:
-    rows = await session.scalars(
+def _members_query(team_id: str):  # type: ignore[no-untyped-def]
+    return (
         select(Membership.username)
         .join(Consultant, Consultant.username == Membership.username)
         .where(Membership.team_id == team_id, Consultant.status == "active")
+        .order_by(Membership.username)
     )
-    return list(rows)
+
+
+async def on_duty(session: AsyncSession, team_id: str) -> list[str]:
+    return list(await session.scalars(_on_duty_query(team_id)))
+
+
+def _roster(tx: Tx, team_id: str) -> list[str]:
+    return tx.remember(("duty", team_id), lambda: list(tx.conn.scalars(_on_duty_query(team_id))))
+
+
+def _members(tx: Tx, team_id: str) -> list[str]:
+    return tx.remember(("members", team_id), lambda: list(tx.conn.scalars(_members_query(team_id))))
+
+
+def assignee(tx: Tx, team_id: str, current: str | None) -> str | None:
+    """Who holds a thread once a citizen message arrives: the assignee while on duty, else the next
+    on-duty member in turn; with nobody on duty the assignment is left alone."""
+    roster = _roster(tx, team_id)
+    if not roster or current in roster:
+        return current
+    bucket = f"duty-turn:{team_id}"
+    turn = tx.remember(("turn", bucket), lambda: [counter(tx.conn, bucket)])
+    chosen = roster[turn[0] % len(roster)]
+    turn[0] += 1
+    tx.count(bucket)
+    return chosen
+
+
+def notify(tx: Tx, team_id: str, thread_id: str, assigned: str | None, kind: str, now=None) -> None:  # type: ignore[no-untyped-def]
+    """A content-free live event for the team's open inboxes and an e-mail for who must hear it:
+    the assignee when someone is on duty, else every active member of the team."""
+    at = minute(now or utcnow())
+    tx.conn.execute(insert(Event).values(team_id=team_id, kind=kind, thread_id=thread_id, created=at))
+    recipients = [assigned] if _roster(tx, team_id) and assigned else _members(tx, team_id)
+    for username in recipients:
+        tx.conn.execute(insert(Outbox).values(username=username, due=at, attempts=0))
+
+
+def announce_sync(conn: Connection, team_id: str, thread_id: str, kind: str) -> None:
+    conn.execute(insert(Event).values(team_id=team_id, kind=kind, thread_id=thread_id, created=minute(utcnow())))
+
+
+async def announce(session: AsyncSession, thread: Thread, kind: str) -> None:
+    """A content-free live event for the team's open inboxes (staff-side changes)."""
+    session.add(Event(team_id=thread.team_id, kind=kind, thread_id=thread.id, created=minute(utcnow())))

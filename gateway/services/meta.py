@@ -4,12 +4,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import b64, unb64
 from gateway.db import Database, utcnow
-from gateway.models import Meta
+from gateway.models import Meta, Team, TeamKey
 
 CODE_SALT = "code_salt"
 KDF_HISTORY = "kdf_history"
@@ -36,9 +37,11 @@ class Kdf:
 
 
 def _load(row: Meta | None) -> list[Kdf]:
-    if row is None:
-        return []
-    return [Kdf(e["ops"], e["mem"], dt.date.fromisoformat(e["until"]) if e["until"] else None) for e in json.loads(row.value)]
+    return _parse(row.value) if row is not None else []
+
+
+def _parse(value: str) -> list[Kdf]:
+    return [Kdf(e["ops"], e["mem"], dt.date.fromisoformat(e["until"]) if e["until"] else None) for e in json.loads(value)]
 
 
 def _dump(history: list[Kdf]) -> str:
@@ -72,8 +75,27 @@ async def record_kdf(db: Database, ops: int, mem: int) -> None:
 
 async def previous_kdf(session: AsyncSession, ops: int, mem: int, retention_days: int) -> list[Kdf]:
     """Earlier costs, newest first, while a thread made under them may still exist."""
+    return _previous(_load(await session.get(Meta, KDF_HISTORY)), ops, mem, retention_days)
+
+
+def config_data(conn: Connection, ops: int, mem: int, retention_days: int) -> tuple[bytes, list[Kdf], list]:
+    """What `/api/v1/config` publishes from the database, in one read (`gateway.configcache`):
+    the code salt, the earlier Argon2id costs, and the teams with a current key (id, name, kid, pk)."""
+    values = dict(conn.execute(select(Meta.key, Meta.value).where(Meta.key.in_([CODE_SALT, KDF_HISTORY]))).all())
+    if CODE_SALT not in values:
+        raise RuntimeError("the database has no code_salt: run `fristed init`")
+    history = _parse(values.get(KDF_HISTORY, "[]"))
+    teams = conn.execute(
+        select(Team.id, Team.name, TeamKey.kid, TeamKey.pk)
+        .join(TeamKey, TeamKey.team_id == Team.id)
+        .where(TeamKey.current.is_(True))
+        .order_by(Team.id)
+    ).all()
+    return unb64(values[CODE_SALT], length=16), _previous(history, ops, mem, retention_days), list(teams)
+
+
+def _previous(history: list[Kdf], ops: int, mem: int, retention_days: int) -> list[Kdf]:
     oldest_needed = utcnow().date() - dt.timedelta(days=retention_days + 1)
-    history = _load(await session.get(Meta, KDF_HISTORY))
     return [
         k for k in reversed(history)
         if (k.ops, k.mem) != (ops, mem) and k.until is not None and k.until >= oldest_needed

@@ -3,12 +3,13 @@
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import utcnow
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.models import Team, TeamKey
+from gateway.writer import Tx
 
 ID_RE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
 
@@ -19,6 +20,30 @@ class TeamKeys:
 
     current: TeamKey | None
     retired_kids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A team's keys as the hot write path needs them (plain values, read once per batch)."""
+
+    current_kid: str | None
+    current_pk: bytes | None
+    retired_kids: frozenset[str]
+
+
+def _read_keys(conn: Connection, team_id: str) -> KeyView:
+    rows = conn.execute(select(TeamKey.kid, TeamKey.pk, TeamKey.current).where(TeamKey.team_id == team_id)).all()
+    current = next((row for row in rows if row.current), None)
+    return KeyView(
+        current.kid if current else None,
+        current.pk if current else None,
+        frozenset(row.kid for row in rows if not row.current),
+    )
+
+
+def key_view(tx: Tx, team_id: str) -> KeyView:
+    """The team's keys, read once per write batch (issue 9)."""
+    return tx.remember(("team-keys", team_id), lambda: _read_keys(tx.conn, team_id))
 
 
 def check_id(value: str, what: str = "id") -> str:

@@ -2,30 +2,71 @@
 
 A citizen is known only by `lookup = BLAKE2b(32, access_token)`; the token
 itself, the code and anything about the request stay out of storage.
+
+The hot paths (create, reply) are synchronous units of work in SQLAlchemy
+Core, run by `Database.transact`: on SQLite they share a transaction and an
+fsync with whatever else arrived at the same moment (group commit, issue 9),
+each in its own savepoint. Envelopes are parsed before the unit is queued,
+so the writer's critical section holds only the checks that need the
+database and the INSERTs.
 """
 
 import datetime as dt
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import CryptoError, b64, check_recipients, kid, lookup_for, parse_envelope
 from crypto.envelope import Envelope
-from gateway.db import Database, minute, rfc3339_minute, utcnow
-from gateway.errors import Conflict, NotFound, from_crypto
+from gateway.db import Database, counter, insert_ignore, minute, rfc3339_minute, utcnow
+from gateway.errors import Conflict, NotFound, RateLimited, from_crypto
 from gateway.models import EnvelopeKid, Event, Message, Thread
-from gateway.services import duty
-from gateway.services.teams import team_keys
+from gateway.services import authentic, duty
+from gateway.services.teams import KeyView, key_view, team_keys
+from gateway.settings import Settings
+from gateway.writer import Tx
+
+HOUR = 3600
 
 
 @dataclass(frozen=True)
 class Limits:
     retention_days: int
     max_envelope_bytes: int
+    max_messages_per_thread: int = 200
+    max_thread_bytes: int = 4 * 1024 * 1024
+    max_new_threads_per_team_per_hour: int = 0  # 0: no cap
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Limits":
+        return cls(
+            settings.retention_days,
+            settings.max_envelope_bytes,
+            settings.max_messages_per_thread,
+            settings.max_thread_bytes,
+            settings.max_new_threads_per_team_per_hour,
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    id: str
+    expires: dt.date
+
+
+@dataclass(frozen=True)
+class Appended:
+    thread_id: str
+    seq: int
+
+
+# A check that must hold in the same transaction as the write (a one-time ticket, a challenge).
+Guard = Callable[[Tx], None]
 
 
 def expiry(last_activity: dt.datetime, retention_days: int) -> dt.date:
@@ -42,57 +83,167 @@ def message_json(message: Message) -> dict:
     }
 
 
-async def _checked(session: AsyncSession, team_id: str, citizen_pk: bytes, envelope: object, limits: Limits) -> Envelope:
-    """Shape and recipients: the team's current kid and kid(citizen_pk), nothing else."""
+def parse(envelope: object, limits: Limits) -> Envelope:
+    """Shape only (no database): run before a unit is queued."""
     try:
-        parsed = parse_envelope(envelope, max_bytes=limits.max_envelope_bytes)
-        keys = await team_keys(session, team_id)
-        if keys.current is None:
-            raise NotFound("unknown_team", f"team {team_id} takes no messages now")
-        check_recipients(parsed, {keys.current.kid, kid(citizen_pk)}, set(keys.retired_kids))
+        return parse_envelope(envelope, max_bytes=limits.max_envelope_bytes)
     except CryptoError as exc:
         raise from_crypto(exc) from None
-    return parsed
+
+
+def _check_recipients(keys: KeyView, parsed: Envelope, citizen_pk: bytes) -> None:
+    """The team's current kid and kid(citizen_pk), nothing else (INTERFACES.md "Recipients")."""
+    if keys.current_kid is None:
+        raise NotFound("unknown_team", "this team takes no messages now")
+    try:
+        check_recipients(parsed, {keys.current_kid, kid(citizen_pk)}, set(keys.retired_kids))
+    except CryptoError as exc:
+        raise from_crypto(exc) from None
 
 
 def _team_kids(parsed: Envelope, citizen_pk: bytes) -> set[str]:
     return set(parsed.kids) - {kid(citizen_pk)}
 
 
-async def create_thread(
-    db: Database, limits: Limits, *, team_id: str, citizen_pk: bytes, access_token: bytes, envelope: object, sealed_by: str
-) -> Thread:
-    now = minute(utcnow())
-    lookup = lookup_for(access_token)
-    try:
-        async with db.write() as session:
-            keys = await team_keys(session, team_id)
-            if keys.current is None:
-                raise NotFound("unknown_team", f"no team {team_id} takes messages")
-            parsed = await _checked(session, team_id, citizen_pk, envelope, limits)
-            thread = Thread(
-                id=b64(secrets.token_bytes(12)),
-                team_id=team_id,
-                lookup=lookup,
-                citizen_pk=citizen_pk,
-                status="new",
-                risk="unknown",
-                sealed_by=sealed_by,
-                created=now,
-                last_activity=now,
-                expires=expiry(now, limits.retention_days),
-                last_seq=1,
+def _team_hour_cap(tx: Tx, team_id: str, limits: Limits, now: dt.datetime) -> None:
+    """At most `max_new_threads_per_team_per_hour` new threads per team and clock hour; beyond it 429
+    until the hour ends (never silent dropping). Counted in `rate_limits`, shared by every process."""
+    cap = limits.max_new_threads_per_team_per_hour
+    if not cap:
+        return
+    hour = int(now.replace(tzinfo=dt.UTC).timestamp()) // HOUR * HOUR
+    bucket = f"team-hour:{team_id}:{hour}"
+    made = tx.remember(("team-hour", bucket), lambda: [counter(tx.conn, bucket)])
+    if made[0] >= cap:
+        wait = hour + HOUR - int(utcnow().replace(tzinfo=dt.UTC).timestamp())
+        raise RateLimited(wait, "this team has received too many new conversations this hour; try again later")
+    made[0] += 1
+    tx.count(bucket, 1, window_start=hour)
+
+
+def _insert_kids(conn: Connection, thread_id: str, kids: set[str]) -> None:
+    for team_kid in sorted(kids):
+        conn.execute(insert_ignore(conn, EnvelopeKid).values(thread_id=thread_id, kid=team_kid))
+
+
+def create_unit(
+    *, team_id: str, citizen_pk: bytes, lookup: bytes, parsed: Envelope, sealed_by: str, limits: Limits,
+    guard: Guard | None = None,
+) -> Callable[[Tx], Created]:
+    def unit(tx: Tx) -> Created:
+        conn, now = tx.conn, minute(utcnow())
+        if guard is not None:
+            guard(tx)
+        keys = key_view(tx, team_id)
+        if keys.current_kid is None:
+            raise NotFound("unknown_team", f"no team {team_id} takes messages")
+        # Version 2 (issue 11): header checked against the row; the v1 recipient rule is for v1 only.
+        if not authentic.check_write(parsed, role="citizen", citizen_pk=citizen_pk, first=None,
+                                     current_kid=keys.current_kid, retired_kids=keys.retired_kids):
+            _check_recipients(keys, parsed, citizen_pk)
+        _team_hour_cap(tx, team_id, limits, now)
+        thread_id = b64(secrets.token_bytes(12))
+        expires = expiry(now, limits.retention_days)
+        text = parsed.to_json()
+        assigned = duty.assignee(tx, team_id, None)
+        try:
+            conn.execute(
+                insert(Thread).values(
+                    id=thread_id, team_id=team_id, lookup=lookup, citizen_pk=citizen_pk, status="new", risk="unknown",
+                    assigned_to=assigned, sealed_by=sealed_by, created=now, last_activity=now, expires=expires,
+                    last_seq=1, total_bytes=len(text),
+                )
             )
-            session.add(thread)
-            await session.flush()
-            session.add(Message(thread_id=thread.id, seq=1, sender="citizen", at=now, envelope=parsed.to_json()))
-            for team_kid in _team_kids(parsed, citizen_pk):
-                session.add(EnvelopeKid(thread_id=thread.id, kid=team_kid))
-            await duty.route(session, thread, "thread_new")
-    except IntegrityError:
-        # The only unique value a client chooses is lookup (from its access_token).
-        raise Conflict("thread_exists", "a thread with this access token already exists") from None
-    return thread
+        except IntegrityError:
+            # The only unique value a client chooses is lookup (from its access_token).
+            raise Conflict("thread_exists", "a thread with this access token already exists") from None
+        conn.execute(insert(Message).values(thread_id=thread_id, seq=1, sender="citizen", at=now, envelope=text))
+        _insert_kids(conn, thread_id, _team_kids(parsed, citizen_pk))
+        duty.notify(tx, team_id, thread_id, assigned, "thread_new", now)
+        return Created(thread_id, expires)
+
+    return unit
+
+
+async def create_thread(
+    db: Database, limits: Limits, *, team_id: str, citizen_pk: bytes, access_token: bytes, parsed: Envelope,
+    sealed_by: str, guard: Guard | None = None,
+) -> Created:
+    unit = create_unit(
+        team_id=team_id, citizen_pk=citizen_pk, lookup=lookup_for(access_token), parsed=parsed,
+        sealed_by=sealed_by, limits=limits, guard=guard,
+    )
+    created = await db.transact(unit)
+    db.written()
+    return created
+
+
+def _thread_row(conn: Connection, lookup: bytes):  # type: ignore[no-untyped-def]
+    row = conn.execute(
+        select(Thread.id, Thread.team_id, Thread.citizen_pk, Thread.status, Thread.assigned_to, Thread.last_seq,
+               Thread.total_bytes).where(Thread.lookup == lookup)
+    ).first()
+    if row is None:
+        raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
+    return row
+
+
+def append(tx: Tx, thread, sender: str, parsed: Envelope, limits: Limits, now: dt.datetime) -> int:  # type: ignore[no-untyped-def]
+    """Append a message with the next seq, within the caps, renewing the thread's expiry.
+
+    The seq comes from `UPDATE … RETURNING` guarded by the caps, which serialises
+    concurrent writers on the thread row in PostgreSQL (SQLite has one writer).
+    """
+    text = parsed.to_json()
+    seq = tx.conn.scalar(
+        update(Thread)
+        .where(
+            Thread.id == thread.id,
+            Thread.last_seq < limits.max_messages_per_thread,
+            Thread.total_bytes + len(text) <= limits.max_thread_bytes,
+        )
+        .values(
+            last_seq=Thread.last_seq + 1, last_activity=now, expires=expiry(now, limits.retention_days),
+            total_bytes=Thread.total_bytes + len(text),
+        )
+        .returning(Thread.last_seq)
+    )
+    if seq is None:
+        if tx.conn.scalar(select(Thread.id).where(Thread.id == thread.id)) is None:
+            raise NotFound("unknown_thread", "the conversation is gone")
+        raise Conflict("thread_full", "this conversation cannot take more messages; please start a new one")
+    authentic.check_seq(parsed, int(seq))
+    tx.conn.execute(insert(Message).values(thread_id=thread.id, seq=seq, sender=sender, at=now, envelope=text))
+    _insert_kids(tx.conn, thread.id, _team_kids(parsed, thread.citizen_pk))
+    return int(seq)
+
+
+def reply_unit(lookup: bytes, parsed: Envelope, limits: Limits, guard: Guard | None = None) -> Callable[[Tx], Appended]:
+    def unit(tx: Tx) -> Appended:
+        now = minute(utcnow())
+        if guard is not None:
+            guard(tx)
+        thread = _thread_row(tx.conn, lookup)
+        first = authentic.first_envelope(tx.conn, thread.id)
+        if not authentic.check_write(parsed, role="citizen", citizen_pk=thread.citizen_pk, first=first):
+            _check_recipients(key_view(tx, thread.team_id), parsed, thread.citizen_pk)
+        seq = append(tx, thread, "citizen", parsed, limits, now)
+        assigned = duty.assignee(tx, thread.team_id, thread.assigned_to)
+        status = "open" if thread.status in ("waiting", "closed") else thread.status
+        if (status, assigned) != (thread.status, thread.assigned_to):
+            tx.conn.execute(update(Thread).where(Thread.id == thread.id).values(status=status, assigned_to=assigned))
+        duty.notify(tx, thread.team_id, thread.id, assigned, "message_new", now)
+        return Appended(thread.id, seq)
+
+    return unit
+
+
+async def citizen_reply(
+    db: Database, limits: Limits, access_token: bytes, parsed: Envelope, guard: Guard | None = None
+) -> Appended:
+    appended = await db.transact(reply_unit(lookup_for(access_token), parsed, limits, guard))
+    db.written()
+    return appended
 
 
 async def find_thread(session: AsyncSession, access_token: bytes) -> Thread:
@@ -103,38 +254,108 @@ async def find_thread(session: AsyncSession, access_token: bytes) -> Thread:
 
 
 async def exists(db: Database, access_token: bytes) -> bool:
-    async with db.read() as session:
-        found = await session.scalar(select(Thread.id).where(Thread.lookup == lookup_for(access_token)))
+    lookup = lookup_for(access_token)
+    found = await db.read_core(lambda conn: conn.scalar(select(Thread.id).where(Thread.lookup == lookup)))
     return found is not None
 
 
-async def open_thread(db: Database, access_token: bytes) -> tuple[Thread, list[Message]]:
-    async with db.read() as session:
-        thread = await find_thread(session, access_token)
-        messages = (
-            await session.scalars(select(Message).where(Message.thread_id == thread.id).order_by(Message.seq))
+@dataclass(frozen=True)
+class Opened:
+    team_id: str
+    citizen_pk: bytes
+    expires: dt.date
+    messages: list
+
+
+def _open(lookup: bytes) -> Callable[[Connection], Opened]:
+    def read(conn: Connection) -> Opened:
+        thread = conn.execute(
+            select(Thread.id, Thread.team_id, Thread.citizen_pk, Thread.expires).where(Thread.lookup == lookup)
+        ).first()
+        if thread is None:
+            raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
+        rows = conn.execute(
+            select(Message.seq, Message.sender, Message.at, Message.envelope)
+            .where(Message.thread_id == thread.id)
+            .order_by(Message.seq)
         ).all()
-    return thread, list(messages)
+        return Opened(thread.team_id, thread.citizen_pk, thread.expires, list(rows))
+
+    return read
+
+
+async def open_thread(db: Database, access_token: bytes) -> Opened:
+    """Two indexed queries in one read transaction; `messages` are rows (seq, sender, at, envelope)."""
+    return await db.read_core(_open(lookup_for(access_token)))
+
+
+def opened_json(opened: Opened) -> bytes:
+    """The /threads/open answer, built as text: the stored envelopes are already compact JSON."""
+    messages = ",".join(
+        f'{{"seq":{int(seq)},"from":{json.dumps(sender)},"at":"{rfc3339_minute(at)}","envelope":{envelope}}}'
+        for seq, sender, at, envelope in opened.messages
+    )
+    team, pk, expires = json.dumps(opened.team_id), b64(opened.citizen_pk), opened.expires.isoformat()
+    return f'{{"team":{team},"citizen_pk":"{pk}","expires":"{expires}","messages":[{messages}]}}'.encode()
+
+
+async def delete_thread(db: Database, access_token: bytes, guard: Guard | None = None) -> None:
+    """Everything of the thread is gone: rows cascade, SQLite overwrites them (secure_delete), and
+    the writer folds the WAL back and truncates it soon after (`Database.scrub_soon`)."""
+    lookup = lookup_for(access_token)
+
+    def unit(tx: Tx) -> None:
+        if guard is not None:
+            guard(tx)
+        thread = _thread_row(tx.conn, lookup)
+        tx.conn.execute(delete(Event).where(Event.thread_id == thread.id))
+        tx.conn.execute(delete(Thread).where(Thread.id == thread.id))
+
+    await db.transact(unit)
+    db.scrub_soon()
+
+
+async def checked_envelope(
+    session: AsyncSession, team_id: str, citizen_pk: bytes, envelope: object, limits: Limits
+) -> Envelope:
+    """The recipient rule of citizen messages and consultant replies, for the staff side (async ORM)."""
+    parsed = parse(envelope, limits)
+    keys = await team_keys(session, team_id)
+    if keys.current is None:
+        raise NotFound("unknown_team", f"team {team_id} takes no messages now")
+    try:
+        if parsed.version == 1:  # version 2: checked against its thread in add_message (issue 11)
+            check_recipients(parsed, {keys.current.kid, kid(citizen_pk)}, set(keys.retired_kids))
+    except CryptoError as exc:
+        raise from_crypto(exc) from None
+    return parsed
 
 
 async def add_message(
     session: AsyncSession, thread: Thread, sender: str, parsed: Envelope, limits: Limits
 ) -> Message:
-    """Append a message with the next seq, renewing the thread's expiry.
-
-    The seq comes from `UPDATE … RETURNING`, which serialises concurrent
-    writers on the thread row in PostgreSQL and under BEGIN IMMEDIATE in SQLite.
-    """
+    """Append a message on the staff side (async ORM session), within the same caps as `append`."""
     now = minute(utcnow())
+    text = parsed.to_json()
     seq = await session.scalar(
         update(Thread)
-        .where(Thread.id == thread.id)
-        .values(last_seq=Thread.last_seq + 1, last_activity=now, expires=expiry(now, limits.retention_days))
+        .where(
+            Thread.id == thread.id,
+            Thread.last_seq < limits.max_messages_per_thread,
+            Thread.total_bytes + len(text) <= limits.max_thread_bytes,
+        )
+        .values(
+            last_seq=Thread.last_seq + 1, last_activity=now, expires=expiry(now, limits.retention_days),
+            total_bytes=Thread.total_bytes + len(text),
+        )
         .returning(Thread.last_seq)
+        .execution_options(synchronize_session=False)
     )
     if seq is None:
-        raise NotFound("unknown_thread", "the conversation is gone")
-    message = Message(thread_id=thread.id, seq=seq, sender=sender, at=now, envelope=parsed.to_json())
+        raise Conflict("thread_full", "this conversation cannot take more messages")
+    await authentic.check_async(session, thread.id, thread.citizen_pk, sender, parsed)
+    authentic.check_seq(parsed, int(seq))
+    message = Message(thread_id=thread.id, seq=seq, sender=sender, at=now, envelope=text)
     session.add(message)
     known = set(await session.scalars(select(EnvelopeKid.kid).where(EnvelopeKid.thread_id == thread.id)))
     for team_kid in _team_kids(parsed, thread.citizen_pk) - known:
@@ -142,34 +363,11 @@ async def add_message(
     return message
 
 
-async def citizen_reply(db: Database, limits: Limits, access_token: bytes, envelope: object) -> Message:
-    async with db.write() as session:
-        thread = await find_thread(session, access_token)
-        parsed = await _checked(session, thread.team_id, thread.citizen_pk, envelope, limits)
-        message = await add_message(session, thread, "citizen", parsed, limits)
-        if thread.status in ("waiting", "closed"):
-            thread.status = "open"
-        await duty.route(session, thread, "message_new")
-    return message
-
-
-async def delete_thread(db: Database, access_token: bytes) -> None:
-    """Everything of the thread is gone: rows cascade, SQLite overwrites them (secure_delete)."""
-    async with db.write() as session:
-        thread = await find_thread(session, access_token)
-        await session.execute(delete(Event).where(Event.thread_id == thread.id))
-        await session.execute(delete(Thread).where(Thread.id == thread.id))
-
-
-async def checked_envelope(
-    session: AsyncSession, team_id: str, citizen_pk: bytes, envelope: object, limits: Limits
-) -> Envelope:
-    """The recipient rule shared by citizen messages and consultant replies (`_checked`), for the staff side."""
-    return await _checked(session, team_id, citizen_pk, envelope, limits)
-
-
-async def mark_sealed_by_server(db: Database, access_token: bytes) -> None:
+def mark_sealed_by_server_unit(lookup: bytes) -> Guard:
     """Flag a thread `sealed_by = "server"` once any of its messages was sealed by the server
     (the no-script path), so the inbox says so (CRYPTO.md "Envelope")."""
-    async with db.write() as session:
-        await session.execute(update(Thread).where(Thread.lookup == lookup_for(access_token)).values(sealed_by="server"))
+
+    def unit(tx: Tx) -> None:
+        tx.conn.execute(update(Thread).where(Thread.lookup == lookup).values(sealed_by="server"))
+
+    return unit

@@ -32,7 +32,8 @@ async def test_config_offers_teams_with_a_current_key_and_the_kdf_in_bytes(clien
     assert answer["code_salt"] == b64(world.code_salt)
     assert answer["kdf"] == {"ops": world.settings.kdf_ops, "mem": world.settings.kdf_mem}
     assert answer["teams"] == [{"id": "north", "name": "North", "kid": current_kid, "pk": b64(pk)}]
-    assert answer["limits"] == {"max_text_chars": 10_000, "max_envelope_bytes": 131_072}
+    assert answer["limits"] == {"max_text_chars": 10_000, "max_envelope_bytes": 131_072, "max_messages_per_thread": 200}
+    assert answer["pow"] == {"bits": 0}
 
 
 async def test_a_citizen_writes_reads_replies_and_deletes(client, world):
