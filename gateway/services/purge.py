@@ -4,38 +4,45 @@ A thread whose `expires` date is D is readable through D and purged from D+1
 (PRODUCT.md promise 3). Purging deletes the thread's rows (messages, notes,
 envelope kids, events); then every retired team key whose kid no stored
 envelope uses is deleted with all its grants (CRYPTO.md "Rotation and
-shredding"). On SQLite the file is then compacted (`VACUUM`, WAL truncated) so
-the deleted bytes are gone from the database file and its WAL too; every
-connection already runs with `secure_delete=ON` (`gateway.db`).
+shredding"). Audit entries that name a purged thread keep the action and the
+actor but lose the thread id and what they said about it (`sweep_orphans`).
 
-Audit entries that name a purged thread keep the action but lose the thread
-id. The same pass expires housekeeping rows (old events, stale notifications,
+Everything is set-based and in short transactions: `THREAD_CHUNK` threads at a
+time, a handful of statements each, so a purge of 100,000 threads never holds
+the write lock for long and citizens' writes slip in between chunks (issue 9).
+Deleted bytes are overwritten by the deleting transaction itself
+(`secure_delete=ON` on every connection, `gateway.db`); the WAL is then
+emptied (`gateway.scrub`), so nothing of a purged thread stays in any file.
+On PostgreSQL the purged tables are vacuumed (SECURITY.md says what that does
+and does not overwrite).
+
+The same pass expires housekeeping rows (old events, stale notifications,
 expired invites, idle staff sessions, old rate-limit windows) and audit
 entries older than `audit_retention_days`. Only counts come out of here.
 
 Several gateway processes may run: `purge_loop` claims each round through a
-conditional UPDATE of one `meta` row (a lease), and the purge itself is one
-transaction that locks what it deletes, so running it twice is harmless.
+conditional UPDATE of one `meta` row (a lease); each chunk locks the rows it
+deletes (`FOR UPDATE SKIP LOCKED` on PostgreSQL, BEGIN IMMEDIATE on SQLite), so
+two purges at once delete each thread once.
 """
 
 import asyncio
 import datetime as dt
 import logging
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 from aiohttp import web
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway import scrub
 from gateway.appkeys import DB, SETTINGS
-from gateway.db import Database, is_sqlite, utcnow
+from gateway.db import Database, utcnow
 from gateway.models import (
     AuditEntry,
     EnvelopeKid,
@@ -64,7 +71,11 @@ OUTBOX_KEEP = dt.timedelta(days=1)
 RATE_LIMIT_KEEP = dt.timedelta(days=2)
 LEASE_KEY = "purge_next"
 LEASE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # fixed width, so the strings compare like the times
-CHUNK = 500
+# Threads per transaction: large enough that 100,000 go in a few seconds, small
+# enough that one chunk holds the write lock for tens of milliseconds.
+THREAD_CHUNK = 5000
+CHUNK = 500  # keys per statement when shredding
+SWEEP_STEP = 20_000  # event or audit ids per transaction when sweeping what names a purged thread
 # The first round waits until the gateway has settled after start.
 FIRST_ROUND_DELAY = 10.0
 # Tables whose rows a purge deletes: PostgreSQL vacuums them afterwards.
@@ -91,7 +102,7 @@ class PurgeCounts:
 
     @property
     def content_deleted(self) -> bool:
-        """Whether rows that held ciphertext or key material went (then the file is compacted)."""
+        """Whether rows that held ciphertext or key material went (then the files are scrubbed)."""
         return bool(self.threads or self.keys_shredded)
 
     @property
@@ -108,10 +119,6 @@ def today() -> dt.date:
 
 async def _count(session: AsyncSession, model: type, *where: ColumnElement[bool]) -> int:
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
 def _housekeeping_rules(settings: Settings, now: dt.datetime) -> list[tuple[str, type, ColumnElement[bool]]]:
@@ -131,14 +138,6 @@ def _housekeeping_rules(settings: Settings, now: dt.datetime) -> list[tuple[str,
     ]
 
 
-async def _expired_thread_counts(session: AsyncSession, ids: Sequence[str]) -> tuple[int, int]:
-    messages = notes = 0
-    for chunk in _chunks(ids):
-        messages += await _count(session, Message, Message.thread_id.in_(chunk))
-        notes += await _count(session, Note, Note.thread_id.in_(chunk))
-    return messages, notes
-
-
 def _shreddable() -> ColumnElement[bool]:
     """Retired keys that no stored envelope uses."""
     return TeamKey.current.is_(False) & TeamKey.kid.not_in(select(EnvelopeKid.kid))
@@ -147,15 +146,76 @@ def _shreddable() -> ColumnElement[bool]:
 async def preview(db: Database, settings: Settings, as_of: dt.date) -> PurgeCounts:
     """What `purge` would delete now, deleting nothing."""
     now = utcnow()
+    expired = select(Thread.id).where(Thread.expires < as_of)
     async with db.read() as session:
-        ids = list(await session.scalars(select(Thread.id).where(Thread.expires < as_of)))
-        messages, notes = await _expired_thread_counts(session, ids)
+        threads = await _count(session, Thread, Thread.expires < as_of)
+        messages = await _count(session, Message, Message.thread_id.in_(expired))
+        notes = await _count(session, Note, Note.thread_id.in_(expired))
         still_used = select(EnvelopeKid.kid).join(Thread, Thread.id == EnvelopeKid.thread_id).where(
             Thread.expires >= as_of
         )
         keys = await _count(session, TeamKey, TeamKey.current.is_(False), TeamKey.kid.not_in(still_used))
         extra = {name: await _count(session, model, where) for name, model, where in _housekeeping_rules(settings, now)}
-    return PurgeCounts(threads=len(ids), messages=messages, notes=notes, keys_shredded=keys, **extra)
+    return PurgeCounts(threads=threads, messages=messages, notes=notes, keys_shredded=keys, **extra)
+
+
+def _rows(result: object) -> int:
+    return max(0, int(getattr(result, "rowcount", 0) or 0))
+
+
+async def delete_threads(session: AsyncSession, ids: list[str]) -> tuple[int, int]:
+    """Delete the threads `ids` and their rows, set-based; (messages, notes) deleted.
+
+    Children go first, so the cascade has nothing left to look for. Their
+    events and audit mentions have no index on the thread: `sweep_orphans`
+    removes them afterwards in one pass, not one scan per chunk.
+    """
+    messages = _rows(await session.execute(delete(Message).where(Message.thread_id.in_(ids))))
+    notes = _rows(await session.execute(delete(Note).where(Note.thread_id.in_(ids))))
+    await session.execute(delete(EnvelopeKid).where(EnvelopeKid.thread_id.in_(ids)))
+    await session.execute(delete(Thread).where(Thread.id.in_(ids)))
+    return messages, notes
+
+
+async def _id_range(db: Database, column: InstrumentedAttribute[int]) -> tuple[int, int] | None:
+    async with db.read() as session:
+        low, high = (await session.execute(select(func.min(column), func.max(column)))).one()
+    return None if low is None else (int(low), int(high))
+
+
+async def sweep_orphans(db: Database, why: str = "purged") -> None:
+    """Events of threads that are gone are deleted; audit entries naming them lose the thread.
+
+    One pass over each table in id ranges of `SWEEP_STEP` rows, each range its
+    own short transaction; the thread is looked up by its primary key, so the
+    cost grows with the table, not with the number of threads purged.
+    """
+    if span := await _id_range(db, Event.id):
+        for start in range(span[0], span[1] + 1, SWEEP_STEP):
+            async with db.write() as session:
+                await session.execute(delete(Event).where(
+                    Event.id >= start, Event.id < start + SWEEP_STEP, ~exists().where(Thread.id == Event.thread_id)))
+            await asyncio.sleep(0)
+    if span := await _id_range(db, AuditEntry.id):
+        for start in range(span[0], span[1] + 1, SWEEP_STEP):
+            async with db.write() as session:
+                await session.execute(audit.forget_missing_threads(start, start + SWEEP_STEP, why))
+            await asyncio.sleep(0)
+
+
+async def _purge_chunk(db: Database, as_of: dt.date) -> tuple[int, int, int]:
+    """One short transaction: up to THREAD_CHUNK expired threads; (threads, messages, notes) deleted."""
+    async with db.write() as session:
+        # SKIP LOCKED (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
+        # writers): a thread a reply is renewing right now is left for the next
+        # round, and a second purge takes other threads instead of waiting.
+        ids = list(await session.scalars(
+            select(Thread.id).where(Thread.expires < as_of).limit(THREAD_CHUNK).with_for_update(skip_locked=True)
+        ))
+        if not ids:
+            return 0, 0, 0
+        messages, notes = await delete_threads(session, ids)
+    return len(ids), messages, notes
 
 
 async def purge(db: Database, settings: Settings, as_of: dt.date, actor: str, *, record_empty: bool = True) -> PurgeCounts:
@@ -165,33 +225,21 @@ async def purge(db: Database, settings: Settings, as_of: dt.date, actor: str, *,
     expire against the real clock. The counts are audited (with `actor`).
     """
     now = utcnow()
-    async with db.write() as session:
-        # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
-        # writers): a reply renewing a thread right now either commits first,
-        # and the renewed thread no longer matches, or waits for the purge.
-        ids = list(await session.scalars(select(Thread.id).where(Thread.expires < as_of).with_for_update()))
-        messages, notes = await _expired_thread_counts(session, ids)
-        for chunk in _chunks(ids):
-            await session.execute(delete(Event).where(Event.thread_id.in_(chunk)))
-            await session.execute(delete(Message).where(Message.thread_id.in_(chunk)))
-            await session.execute(delete(Note).where(Note.thread_id.in_(chunk)))
-            await session.execute(delete(EnvelopeKid).where(EnvelopeKid.thread_id.in_(chunk)))
-            await session.execute(delete(Thread).where(Thread.id.in_(chunk)))
-        for thread_id in ids:
-            # Staff actions name the thread they touched; once it is gone, so is the link.
-            mention = f"thread={thread_id}"
-            await session.execute(
-                update(AuditEntry)
-                .where(AuditEntry.detail.contains(mention, autoescape=True))
-                .values(detail=func.replace(AuditEntry.detail, mention, "thread=(purged)"))
-            )
-        extra = {}
-        for name, model, where in _housekeeping_rules(settings, now):
-            extra[name] = await _count(session, model, where)
-            if extra[name]:
-                await session.execute(delete(model).where(where))
+    threads = messages = notes = 0
+    while True:
+        chunk = await _purge_chunk(db, as_of)
+        threads, messages, notes = threads + chunk[0], messages + chunk[1], notes + chunk[2]
+        if chunk[0] < THREAD_CHUNK:
+            break
+        await asyncio.sleep(0)  # let the requests waiting on this process run between chunks
+    if threads:
+        await sweep_orphans(db)
+    extra = {}
+    for name, model, where in _housekeeping_rules(settings, now):
+        async with db.write() as session:
+            extra[name] = _rows(await session.execute(delete(model).where(where)))
     keys = await shred_keys(db)
-    counts = PurgeCounts(threads=len(ids), messages=messages, notes=notes, keys_shredded=keys, **extra)
+    counts = PurgeCounts(threads=threads, messages=messages, notes=notes, keys_shredded=keys, **extra)
     if record_empty or counts.anything:
         async with db.write() as session:
             audit.record(session, actor, "purge", counts.detail())
@@ -219,46 +267,31 @@ async def shred_keys(db: Database) -> int:
             await session.execute(text("SET LOCAL lock_timeout = '10s'"))
             await session.execute(text("LOCK TABLE team_keys IN ACCESS EXCLUSIVE MODE"))
         kids = list(await session.scalars(select(TeamKey.kid).where(_shreddable())))
-        for chunk in _chunks(kids):
+        for start in range(0, len(kids), CHUNK):
+            chunk = kids[start : start + CHUNK]
             await session.execute(delete(Grant).where(Grant.kid.in_(chunk)))
             await session.execute(delete(TeamKey).where(TeamKey.kid.in_(chunk)))
     return len(kids)
 
 
 async def compact(db: Database, settings: Settings) -> None:
-    """Make deleted bytes really go: SQLite rewrites the file and empties the WAL; PostgreSQL vacuums."""
-    if is_sqlite(settings.database_url):
-        path = make_url(settings.database_url).database
-        if path and path != ":memory:":
-            await asyncio.to_thread(compact_sqlite, path)
+    """Make deleted bytes really go: SQLite empties its WAL (`gateway.scrub`); PostgreSQL vacuums.
+
+    Off the request path, and without a file-wide VACUUM: the deleting
+    transactions already overwrote the rows (secure_delete), so only the WAL's
+    older frames are left to remove.
+    """
+    path = scrub.sqlite_path(settings.database_url)
+    if path is not None:
+        if not await asyncio.to_thread(scrub.scrub_path, path):
+            log.warning("the WAL could not be emptied: a reader kept it busy; the gateway's scrubber tries again")
+        return
+    if db.engine.dialect.name != "postgresql":
         return
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in PURGED_TABLES:
             await conn.exec_driver_sql(f"VACUUM {table}")
-
-
-def compact_sqlite(path: str) -> None:
-    """Checkpoint and truncate the WAL, VACUUM, and truncate the WAL again (VACUUM writes through it)."""
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        connection.execute("PRAGMA busy_timeout=30000")
-        connection.execute("PRAGMA secure_delete=ON")
-        _checkpoint(connection)
-        connection.execute("VACUUM")
-        _checkpoint(connection)
-    finally:
-        connection.close()
-
-
-def _checkpoint(connection: sqlite3.Connection) -> None:
-    for _attempt in range(50):
-        busy, _log, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if not busy:
-            return
-        # A reader still uses the WAL; it lets go within milliseconds.
-        time.sleep(0.1)
-    log.warning("the WAL could not be truncated: a reader kept it busy; the next purge tries again")
 
 
 # --- the gateway's own schedule ------------------------------------------------------------

@@ -33,15 +33,18 @@ TODAY = dt.date.today
 
 
 def limits(world) -> threads.Limits:
-    return threads.Limits(world.settings.retention_days, world.settings.max_envelope_bytes)
+    return threads.Limits.of(world.settings)
 
 
 async def a_thread(world, text: str = "hello"):
     citizen = new_citizen(world)
     _, team_pk, _ = await world.team_key("north")
-    thread = await threads.create_thread(
+    created = await threads.create_thread(
         world.db, limits(world), team_id="north", citizen_pk=citizen.pk, access_token=citizen.access_token,
-        envelope=envelope_for(text, team_pk, citizen.pk), sealed_by="browser")
+        parsed=threads.parse(envelope_for(text, team_pk, citizen.pk), limits(world)), sealed_by="browser")
+    async with world.db.read() as session:
+        thread = await session.get(Thread, created.id)
+    assert thread is not None
     return thread, citizen
 
 
@@ -91,7 +94,8 @@ async def test_any_message_from_either_side_renews_a_thread(world):
     thread, citizen = await a_thread(world)
     _, team_pk, _ = await world.team_key("north")
     await expire(world, thread.id)
-    await threads.citizen_reply(world.db, limits(world), citizen.access_token, envelope_for("me again", team_pk, citizen.pk))
+    await threads.citizen_reply(world.db, limits(world), citizen.access_token,
+                                threads.parse(envelope_for("me again", team_pk, citizen.pk), limits(world)))
     assert (await purge.purge(world.db, world.settings, TODAY(), "operator")).threads == 0
 
     await expire(world, thread.id)
@@ -204,9 +208,9 @@ async def test_the_running_gateway_purges_by_itself(world, aiohttp_client, monke
     thread, _ = await a_thread(world)
     await expire(world, thread.id)
     await aiohttp_client(create_app(world.settings))
-    for _ in range(100):
-        if not await count(world, Thread):
-            break
+    for _ in range(200):
+        if await count(world, AuditEntry, AuditEntry.action == "purge"):
+            break  # the round's last step
         await asyncio.sleep(0.05)
     assert await rows_about(world, thread.id) == [0, 0, 0, 0, 0]
     assert await count(world, AuditEntry, AuditEntry.actor == "gateway", AuditEntry.action == "purge") == 1
@@ -216,3 +220,76 @@ async def test_the_running_gateway_purges_by_itself(world, aiohttp_client, monke
 def test_expiry_is_retention_days_after_the_last_activity(retention):
     last = dt.datetime(2026, 11, 22, 23, 59)
     assert threads.expiry(last, retention) == dt.date(2026, 11, 22) + dt.timedelta(days=retention)
+
+
+def _insert_expired(path, n: int, team: str = "north") -> list[str]:
+    """`n` expired threads with a message, an envelope kid, an event and an audit entry each, written straight
+    into the SQLite file (as a long-running deployment would have them)."""
+    import base64
+    import secrets
+    import sqlite3
+
+    old = (TODAY() - dt.timedelta(days=3)).isoformat()
+    at = "2026-11-01 10:00:00.000000"
+    ids = [base64.urlsafe_b64encode(secrets.token_bytes(12)).decode() for _ in range(n)]
+    db = sqlite3.connect(path)
+    try:
+        kid = db.execute("SELECT kid FROM team_keys WHERE team_id = ? AND current", (team,)).fetchone()[0]
+        db.executemany("INSERT INTO threads (id, team_id, lookup, citizen_pk, status, risk, sealed_by, created, "
+                       "last_activity, expires, last_seq) VALUES (?, ?, ?, ?, 'new', 'unknown', 'browser', ?, ?, ?, 1)",
+                       [(i, team, secrets.token_bytes(32), secrets.token_bytes(32), at, at, old) for i in ids])
+        db.executemany("INSERT INTO messages (thread_id, seq, sender, at, envelope) VALUES (?, 1, 'citizen', ?, ?)",
+                       [(i, at, "{}") for i in ids])
+        db.executemany("INSERT INTO envelope_kids (thread_id, kid) VALUES (?, ?)", [(i, kid) for i in ids])
+        db.executemany("INSERT INTO events (team_id, kind, thread_id, created) VALUES (?, 'thread_new', ?, ?)",
+                       [(team, i, at) for i in ids])
+        db.executemany("INSERT INTO audit (at, actor, action, detail) VALUES (?, 'alice', 'thread.risk', ?)",
+                       [(at, f"thread={i} risk=acute") for i in ids])
+        db.commit()
+    finally:
+        db.close()
+    return ids
+
+
+@pytest.fixture
+async def sqlite_world(tmp_path):
+    from tests.factories import make_settings, make_world
+
+    world = await make_world(make_settings(tmp_path))
+    yield world
+    await world.db.close()
+
+
+async def test_a_large_purge_goes_in_chunks_and_scrubs_the_audit_log_set_based(sqlite_world, monkeypatch):
+    world = sqlite_world
+    monkeypatch.setattr(purge, "THREAD_CHUNK", 7)
+    monkeypatch.setattr(purge, "SWEEP_STEP", 5)
+    live, _ = await a_thread(world)
+    await inbox.update_thread(world.db, "alice", live.id, {"risk": "high"})
+    ids = _insert_expired(world.settings.data_dir / "fristed.db", 30)
+
+    counts = await purge.purge(world.db, world.settings, TODAY(), "operator")
+    assert (counts.threads, counts.messages) == (30, 30)
+    assert await count(world, Thread) == 1 and await count(world, Event, Event.thread_id.in_(ids)) == 0
+    assert await count(world, AuditEntry, AuditEntry.detail == "thread=(purged)") == 30
+    assert await count(world, AuditEntry, AuditEntry.detail.like("%acute%")) == 0, "the purged threads' state stayed"
+    assert await count(world, AuditEntry, AuditEntry.detail == f"thread={live.id} risk=high") == 1, "a live thread lost its audit"
+
+
+async def test_citizens_keep_writing_while_a_purge_runs(sqlite_world, monkeypatch):
+    """Issue 9: no 500, no time-out for a creation while the purge deletes thousands of threads."""
+    world = sqlite_world
+    monkeypatch.setattr(purge, "THREAD_CHUNK", 500)
+    _insert_expired(world.settings.data_dir / "fristed.db", 6000)
+    latencies: list[float] = []
+
+    async def creations() -> None:
+        for _ in range(20):
+            started = asyncio.get_running_loop().time()
+            await a_thread(world)
+            latencies.append(asyncio.get_running_loop().time() - started)
+
+    done, _ = await asyncio.gather(purge.purge(world.db, world.settings, TODAY(), "gateway"), creations())
+    assert done.threads == 6000 and len(latencies) == 20
+    assert max(latencies) < 5, latencies  # the purge lets go of the write lock between chunks
+    assert await count(world, Thread) == 20
