@@ -43,6 +43,21 @@ audit_retention_days = 365
 # Where the quick-exit control leaves to: a neutral, popular site.
 quick_exit_url = "https://www.dr.dk/"
 
+# Who reads the citizens' messages, named on /write and the pickup-code page.
+organisation_name = "Fristed"
+
+# When to come back, and what happens next, on /write and the pickup-code page.
+# Empty = the built-in sentence in the page's language ("We answer within 24
+# hours, usually sooner." / the default about telling you first and the duty
+# to report). Either one text for every language, or one per language:
+#   reply_promise = { da = "Vi svarer inden for 48 timer.", en = "We answer within 48 hours." }
+# A language you leave out gets the built-in sentence.
+reply_promise = ""
+next_steps = ""
+
+# The time zone message times are shown in on the pages (the API stays UTC).
+timezone = "Europe/Copenhagen"
+
 [kdf]
 # Argon2id cost for new pickup codes and new enrolments (mem in bytes).
 ops = 3
@@ -51,6 +66,48 @@ mem = 67108864
 [limits]
 max_text_chars = 10000
 max_envelope_bytes = 131072
+# One conversation takes at most this many messages (409 thread_full) and bytes of envelopes.
+max_messages_per_thread = 200
+max_thread_bytes = 4194304
+# New conversations per team and clock hour; beyond it citizens get 429 with Retry-After
+# (never silent dropping). 0 = no cap.
+max_new_threads_per_team_per_hour = 600
+
+[pow]
+# Proof of work for anonymous writes (INTERFACES.md 1.1). bits is floor_bits at a
+# normal pace; when write attempts across all processes exceed writes_per_minute
+# (over the last two windows of window_seconds) it rises to flood_bits, plus 2
+# per doubling of the excess, at most max_bits, and falls back when the flood ends.
+floor_bits = 0
+flood_bits = 8
+max_bits = 14
+writes_per_minute = 60
+window_seconds = 60
+# How long a challenge stays good (rounded up to a whole minute).
+challenge_seconds = 300
+# The Argon2id cost of one try (mem in bytes, a power of two): small, so a phone
+# does 256 tries (8 bits) in a second or two.
+ops = 1
+mem = 1048576
+
+[rate]
+# Per-client limits, in memory only, keyed by a keyed hash rotated hourly (no
+# address is stored or logged). A client is the address in
+# proxy.client_address_header, else the connecting socket. Each limit is a token
+# bucket: *_burst at once, then *_per_minute (0 = that limit off). Behind an onion
+# service (every client is the proxy) set per_client = false: proof of work
+# carries the load then.
+per_client = true
+create_burst = 200
+create_per_minute = 60
+reply_burst = 300
+reply_per_minute = 120
+# Access tokens that match no conversation (code guessing), API and no-script alike.
+failed_open_burst = 10
+failed_open_per_minute = 2
+# Server-side Argon2id on the no-script path (write, pick up).
+noscript_burst = 30
+noscript_per_minute = 10
 
 [staff]
 # A staff session ends after this many idle minutes, and at the latest after max hours.
@@ -66,6 +123,16 @@ interval_minutes = 60
 # address (e.g. "X-Real-IP"), used only to count rate limits, never stored or
 # logged. Empty: trust no header (the connecting socket's address is used).
 client_address_header = ""
+
+[help]
+# What every citizen page says to do in acute danger (#emergency). Danish defaults.
+emergency_number = "112"
+# The police when it is not urgent; empty = not shown.
+police_number = "114"
+# The deployment's own helpline; both empty = none shown.
+helpline_name = "Lev Uden Vold"
+helpline_number = "1888"
+helpline_always_open = true
 
 [smtp]
 # Content-free notifications to the consultant on duty; empty host = no e-mail.
