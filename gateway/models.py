@@ -9,6 +9,7 @@ in `gateway/migrations/versions/` (a test checks the head matches).
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -149,6 +150,13 @@ class Thread(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Bytes of the stored envelopes, for `limits.max_thread_bytes` (issue 8).
     total_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Kept by a trigger on `messages` (migration 0004) for the inbox order (issue 13): who wrote
+    # last, and the minute of the first citizen message nobody has answered yet.
+    last_sender: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    waiting_since: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # The inbox order as stored numbers, kept by triggers (migration 0004, gateway.services.listing).
+    inbox_rank: Mapped[int] = mapped_column(Integer, server_default="5")
+    inbox_key: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class Message(Base):
@@ -221,4 +229,35 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class ReadMarker(Base):
+    """How far a consultant has read a thread (staff metadata only)."""
+
+    __tablename__ = "read_markers"
+    username: Mapped[str] = mapped_column(ForeignKey("consultants.username", ondelete="CASCADE"), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True, index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class StaffPrefs(Base):
+    """A consultant's opt-in notification choices, kept with them (never in the browser's storage)."""
+
+    __tablename__ = "staff_prefs"
+    username: Mapped[str] = mapped_column(ForeignKey("consultants.username", ondelete="CASCADE"), primary_key=True)
+    desktop: Mapped[bool] = mapped_column(Boolean, default=False)
+    sound: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReplyTemplate(Base):
+    """A team's reply template, sealed to the team key like a note: the server never reads it."""
+
+    __tablename__ = "reply_templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(ID)
+    created: Mapped[dt.datetime] = mapped_column(DateTime)
+    envelope: Mapped[str] = mapped_column(Text)
+
+
 Index("ix_threads_team_activity", Thread.team_id, Thread.last_activity)
+Index("ix_threads_inbox", Thread.team_id, Thread.inbox_rank, Thread.inbox_key, Thread.id)
+Index("ix_threads_views", Thread.team_id, Thread.status, Thread.risk, Thread.last_sender, Thread.assigned_to)

@@ -34,6 +34,34 @@ THREAD = obj(
         "expires": DATE,
     },
 )
+LISTED_THREAD = {
+    **THREAD,
+    "required": [*THREAD["required"], "needs_reply", "waiting_since", "last_sender", "last_seq", "read_seq", "unread"],
+    "properties": {
+        **THREAD["properties"],
+        "needs_reply": {"type": "boolean", "description": "the citizen wrote last and the thread is not closed"},
+        "waiting_since": {**MINUTE, "type": ["string", "null"],
+                          "description": "while needs_reply: the minute of the first unanswered citizen message; else null"},
+        "last_sender": {"enum": ["citizen", "consultant", None], "description": "who wrote the newest message"},
+        "last_seq": {"type": "integer", "description": "seq of the newest message"},
+        "read_seq": {"type": "integer", "description": "how far the caller has read (0: nothing)"},
+        "unread": {"type": "boolean", "description": "last_seq > read_seq"},
+    },
+}
+VIEWS = ["all", "mine", "unassigned", "needs_reply", "urgent", "closed"]
+COUNTS = obj([*VIEWS, "unread"], {**{view: {"type": "integer"} for view in VIEWS},
+                                   "unread": {"type": "integer", "description": "open threads with messages the caller has not read"}})
+LIST_PARAMETERS = [
+    {"name": "view", "in": "query", "required": False, "schema": {"enum": VIEWS, "default": "all"},
+     "description": "mine, unassigned and urgent (acute or high) leave closed threads out; needs_reply: the citizen wrote last"},
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+    {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 128},
+     "description": "the `next` value of the previous page (keyset pagination)"},
+]
+TEMPLATE = obj(["id", "team", "author", "created", "envelope"],
+               {"id": {"type": "integer"}, "team": STRING, "author": STRING, "created": MINUTE, "envelope": ENVELOPE})
+TEMPLATE_ID = [{"name": "tid", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
+PREFS = obj(["desktop", "sound"], {"desktop": {"type": "boolean"}, "sound": {"type": "boolean"}})
 GRANT = obj(["team", "kid", "box", "current"], {"team": STRING, "kid": b64_bytes(16), "box": b64_bytes(80), "current": {"type": "boolean"}})
 KEYS = {
     "consultant": obj(["username", "teams"], {"username": STRING, "teams": {"type": "array", "items": STRING}}),
@@ -162,16 +190,110 @@ def paths() -> dict[str, Any]:
                     "current_kid": {"type": ["string", "null"]},
                     "on_duty": {"type": "array", "items": STRING},
                     "members": {"type": "array", "items": obj(
-                        ["username", "kid", "on_duty"], {"username": STRING, "kid": {"type": ["string", "null"]}, "on_duty": {"type": "boolean"}}
+                        ["username", "kid", "on_duty", "holds_key"],
+                        {"username": STRING, "kid": {"type": ["string", "null"]}, "on_duty": {"type": "boolean"},
+                         "holds_key": {"type": "boolean", "description": "holds the current team key, so can share it with a new member"}}
                     )},
                 },
             )}}),
         ),
         "/api/v1/staff/threads": _get(
-            "Threads of the caller's teams: assigned to the caller on duty first, then new, then open ones, closed last; "
-            "each group newest activity first",
-            obj(["threads"], {"threads": {"type": "array", "items": THREAD}}),
+            "One page of the caller's teams' threads, the same order for every member: risk acute, then high; then "
+            "threads that need a reply, the longest wait first; then the rest, most recent first",
+            obj(["threads", "next", "counts"], {
+                "threads": {"type": "array", "items": LISTED_THREAD},
+                "next": {"type": ["string", "null"], "description": "pass as after= for the next page; null on the last"},
+                "counts": COUNTS,
+            }),
+            400,
+            parameters=LIST_PARAMETERS,
+            description="Inside acute and high, threads needing a reply come first (longest wait), then the rest (most recent). "
+            "Pages are keyset-paginated; answers of 1 KiB or more are gzip-compressed when asked for (they carry no secret).",
         ),
+        "/api/v1/staff/threads/{id}/read": _change(
+            "post",
+            "Mark the thread read up to seq (capped at its newest message; a marker never moves back); answers the marker",
+            obj(["seq"], {"seq": {"type": "integer", "minimum": 0}}),
+            "200",
+            obj(["seq"], {"seq": {"type": "integer"}}),
+            404,
+            413,
+            415,
+            parameters=THREAD_ID,
+        ),
+        "/api/v1/staff/threads/{id}/handover": _change(
+            "post",
+            "Hand the thread to a teammate (or null: back to the team) with an optional internal note, in one step; audited",
+            obj(["to"], {"to": NULLABLE_USER, "note": {**ENVELOPE, "description": "an internal note, sealed to the team's current key only"}}),
+            "200",
+            THREAD,
+            404,
+            409,
+            413,
+            415,
+            parameters=THREAD_ID,
+        ),
+        "/api/v1/staff/shift/end": _change(
+            "post",
+            "End my shift: off duty on every team; each open thread assigned to me goes to the least loaded teammate "
+            "still on duty on its team, or back to the team (unassigned); audited",
+            obj([], {}),
+            "200",
+            obj(["handed_over", "to_team", "off_duty"], {
+                "handed_over": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "threads per teammate"},
+                "to_team": {"type": "integer", "description": "threads left unassigned (nobody else on duty)"},
+                "off_duty": {"type": "boolean"},
+            }),
+            413,
+            415,
+        ),
+        "/api/v1/staff/preferences": {
+            **_get("The caller's notification choices (desktop notification, sound); both off until turned on", PREFS),
+            **_change(
+                "patch",
+                "Turn the content-free desktop notification and/or the sound on or off (kept with the consultant)",
+                {"type": "object", "minProperties": 1, "additionalProperties": False,
+                 "properties": {"desktop": {"type": "boolean"}, "sound": {"type": "boolean"}}},
+                "200",
+                PREFS,
+                413,
+                415,
+            ),
+        },
+        "/api/v1/staff/templates": {
+            **_get("The reply templates of the caller's teams, sealed to their team key ({title, text} inside)",
+                   obj(["templates"], {"templates": {"type": "array", "items": TEMPLATE}})),
+            **_change(
+                "post",
+                "Add a team reply template, sealed to the team's current key only (100 per team at most: 409 too_many_templates)",
+                obj(["team", "envelope"], {"team": STRING, "envelope": ENVELOPE}),
+                "201",
+                TEMPLATE,
+                409,
+                413,
+                415,
+            ),
+        },
+        "/api/v1/staff/templates/{tid}": {
+            **_change(
+                "put",
+                "Replace a template's envelope (a new text, or re-sealed to a rotated team key)",
+                obj(["envelope"], {"envelope": ENVELOPE}),
+                "200",
+                TEMPLATE,
+                404,
+                409,
+                413,
+                415,
+                parameters=TEMPLATE_ID,
+            ),
+            "delete": {
+                "summary": "Delete a team reply template",
+                "security": SESSION_AND_CSRF,
+                "parameters": TEMPLATE_ID,
+                "responses": {"204": json_answer("deleted"), **errors(401, 403, 404)},
+            },
+        },
         "/api/v1/staff/threads/{id}": {
             **_get(
                 "One thread with its messages and internal notes (404 for other teams' threads)",
@@ -250,9 +372,11 @@ def paths() -> dict[str, Any]:
         ),
         "/api/v1/staff/events": {
             "get": {
-                "summary": "Server-sent events for the caller's teams: thread_new, message_new, thread_changed",
+                "summary": "Server-sent events for the caller's teams: thread_new, message_new, thread_changed, grants_pending, keys_shared",
                 "description": "Each event is `id: N`, `event: KIND`, `data: {\"thread\": \"ID\"}` (content-free); "
                 "a comment every 15 s keeps the line open; Last-Event-ID resumes; the stream ends with the session. "
+                "grants_pending (a member joined: share keys now) and keys_shared (a grant was added) are team-wide: "
+                "their thread is empty. "
                 "It does not count as activity for the idle timeout.",
                 "security": SESSION,
                 "responses": {

@@ -7,11 +7,12 @@ from aiohttp import web
 from crypto import b64
 from gateway.api.citizen import limits
 from gateway.appkeys import DB, SETTINGS
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, NotFound
 from gateway.jsonio import b64_field, read_json
 from gateway.models import Consultant
 from gateway.notify import HUB, stream_events
-from gateway.services import enrolment, grants, inbox, login, sessions
+from gateway.services import enrolment, grants, inbox, listing, login, reads, sessions, templates
+from gateway.services import handover as handover_service
 from gateway.services.consultants import Enrolment, teams_of
 from gateway.staffauth import identify, identity
 
@@ -19,6 +20,9 @@ routes = web.RouteTableDef()
 
 MAX_USERNAME = 64
 THREAD = "/api/v1/staff/threads/{id:[A-Za-z0-9_-]{1,32}}"
+TEMPLATE = "/api/v1/staff/templates/{tid:[0-9]{1,18}}"
+COMPRESS_FROM = 1024
+MAX_ID = 2**31 - 1
 
 
 def _username(data: dict[str, Any]) -> str:
@@ -110,14 +114,98 @@ async def teams(request: web.Request) -> web.Response:
     return web.json_response({"teams": await inbox.team_overview(request.app[DB], identity(request).username)})
 
 
+def compressed(request: web.Request, answer: dict) -> web.Response:
+    """gzip for the inbox's large staff reads, where that is safe: these answers carry no secret
+    (no CSRF token, no key material) beside anything an attacker controls, so compression cannot
+    leak one (BREACH). The login, keys and grant answers are never compressed."""
+    response = web.json_response(answer)
+    body = response.body
+    if isinstance(body, bytes) and len(body) >= COMPRESS_FROM and "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.enable_compression(web.ContentCoding.gzip)
+    return response
+
+
 @routes.get("/api/v1/staff/threads")
 async def list_threads(request: web.Request) -> web.Response:
-    return web.json_response({"threads": await inbox.list_threads(request.app[DB], identity(request).username)})
+    """One page of the inbox (`?view=&limit=&after=`), `next` for the following one, and every view's count."""
+    page = listing.parse_page(dict(request.query))
+    return compressed(request, await inbox.list_threads(request.app[DB], identity(request).username, page))
 
 
 @routes.get(THREAD)
 async def get_thread(request: web.Request) -> web.Response:
-    return web.json_response(await inbox.get_thread(request.app[DB], identity(request).username, request.match_info["id"]))
+    return compressed(request, await inbox.get_thread(request.app[DB], identity(request).username, request.match_info["id"]))
+
+
+@routes.post(THREAD + "/read")
+async def mark_read(request: web.Request) -> web.Response:
+    data = await read_json(request, required={"seq": int})
+    seq = await reads.mark_read(request.app[DB], identity(request).username, request.match_info["id"], data["seq"])
+    return web.json_response({"seq": seq})
+
+
+@routes.post(THREAD + "/handover")
+async def handover(request: web.Request) -> web.Response:
+    data = await read_json(request, required={"to": object}, optional={"note": dict})
+    if not isinstance(data["to"], str | None):
+        raise BadRequest("bad_field", "field to must be a username or null")
+    thread = await handover_service.hand_over(
+        request.app[DB], limits(request), identity(request).username, request.match_info["id"], data["to"], data.get("note")
+    )
+    return web.json_response(thread)
+
+
+@routes.post("/api/v1/staff/shift/end")
+async def end_shift(request: web.Request) -> web.Response:
+    await read_json(request, required={})
+    return web.json_response(await handover_service.end_shift(request.app[DB], identity(request).username))
+
+
+@routes.get("/api/v1/staff/preferences")
+async def get_preferences(request: web.Request) -> web.Response:
+    return web.json_response(await reads.get_prefs(request.app[DB], identity(request).username))
+
+
+@routes.patch("/api/v1/staff/preferences")
+async def set_preferences(request: web.Request) -> web.Response:
+    data = await read_json(request, required={}, optional={"desktop": bool, "sound": bool})
+    return web.json_response(await reads.set_prefs(request.app[DB], identity(request).username, data))
+
+
+@routes.get("/api/v1/staff/templates")
+async def list_templates(request: web.Request) -> web.Response:
+    return compressed(request, {"templates": await templates.list_templates(request.app[DB], identity(request).username)})
+
+
+@routes.post("/api/v1/staff/templates")
+async def add_template(request: web.Request) -> web.Response:
+    data = await read_json(request, required={"team": str, "envelope": dict})
+    added = await templates.add_template(
+        request.app[DB], identity(request).username, data["team"], data["envelope"], limits(request).max_envelope_bytes
+    )
+    return web.json_response(added, status=201)
+
+
+@routes.put(TEMPLATE)
+async def replace_template(request: web.Request) -> web.Response:
+    data = await read_json(request, required={"envelope": dict})
+    replaced = await templates.replace_template(
+        request.app[DB], identity(request).username, _template_id(request), data["envelope"], limits(request).max_envelope_bytes
+    )
+    return web.json_response(replaced)
+
+
+@routes.delete(TEMPLATE)
+async def delete_template(request: web.Request) -> web.Response:
+    await templates.delete_template(request.app[DB], identity(request).username, _template_id(request))
+    return web.Response(status=204)
+
+
+def _template_id(request: web.Request) -> int:
+    value = int(request.match_info["tid"])
+    if value > MAX_ID:  # beyond any stored id (PostgreSQL INTEGER)
+        raise NotFound("unknown_template", "no such template in your teams")
+    return value
 
 
 @routes.post(THREAD + "/reply")

@@ -19,7 +19,7 @@ from gateway import secretbox
 from gateway.db import Database, utcnow
 from gateway.errors import BadRequest, NotFound
 from gateway.models import Consultant, Invite
-from gateway.services import audit
+from gateway.services import audit, grants
 from gateway.services.consultants import TOTP_PURPOSE, Enrolment, complete_enrolment, invite_token_hash
 from gateway.services.login import totp_step
 from gateway.settings import Settings
@@ -92,4 +92,5 @@ async def finish(db: Database, settings: Settings, token: str, enrolment: Enrolm
         consultant.totp_last_step = step
         await session.execute(delete(Invite).where(Invite.username == consultant.username))
         audit.record(session, consultant.username, "consultant.enrol")
+        await grants.announce_pending(session, consultant.username)  # key holders' open inboxes share now (issue 13)
         return consultant.username

@@ -15,12 +15,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto import b64
 from gateway.db import Database, utcnow
 from gateway.errors import BadRequest, Forbidden
-from gateway.models import Grant, TeamKey
+from gateway.models import Event, Grant, TeamKey
 from gateway.services import audit
 from gateway.services.consultants import teams_of
 from gateway.services.keys import active_members
 
 MAX_GRANTS = 256
+
+# Content-free events (issue 13) so sharing does not wait for a login: a new member's
+# enrolment tells the key holders' open inboxes to share now; a new grant tells the
+# new member's open inbox to fetch its keys again. Team-wide, so `thread` is empty.
+GRANTS_PENDING = "grants_pending"
+KEYS_SHARED = "keys_shared"
+
+
+def announce(session: AsyncSession, team_ids: list[str] | set[str], kind: str) -> None:
+    now = utcnow()
+    for team_id in sorted(team_ids):
+        session.add(Event(team_id=team_id, kind=kind, thread_id="", created=now))
+
+
+async def announce_pending(session: AsyncSession, username: str) -> None:
+    """A member joined (or finished enrolment): every open inbox of their teams shares keys now."""
+    announce(session, await teams_of(session, username), GRANTS_PENDING)
 
 
 @dataclass(frozen=True)
@@ -92,4 +109,6 @@ async def _add(db: Database, username: str, grants: list[NewGrant]) -> int:
             session.add(Grant(kid=grant.kid, username=grant.username, box=grant.box, created=now))
             audit.record(session, username, "grants.add", f"team={grant.team} kid={grant.kid} to={grant.username}")
             added += 1
+        if added:
+            announce(session, {grant.team for grant in grants}, KEYS_SHARED)
     return added

@@ -9,14 +9,14 @@ open inboxes as `thread_changed` (content-free) and triage is audited.
 
 import json
 
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import CryptoError, b64, check_recipients, kid, parse_envelope
 from gateway.db import Database, minute, rfc3339_minute, utcnow
 from gateway.errors import BadRequest, Forbidden, NotFound, from_crypto
-from gateway.models import Duty, EnvelopeKid, Membership, Message, Note, Team, Thread
-from gateway.services import audit, duty, threads
+from gateway.models import Duty, EnvelopeKid, Grant, Membership, Message, Note, Team, Thread
+from gateway.services import audit, duty, listing, threads
 from gateway.services.consultants import teams_of
 from gateway.services.keys import active_members
 from gateway.services.teams import team_keys
@@ -43,18 +43,10 @@ def note_json(note: Note) -> dict:
     return {"at": rfc3339_minute(note.at), "author": note.author, "envelope": json.loads(note.envelope)}
 
 
-async def list_threads(db: Database, username: str) -> list[dict]:
-    """The caller's teams' threads: assigned to the caller on a team they are on duty for first,
-    then new ones, then the other open ones, closed last; each group by last activity, newest first."""
-    async with db.read() as session:
-        teams = await teams_of(session, username)
-        on_duty_teams = list(await session.scalars(select(Duty.team_id).where(Duty.username == username)))
-        mine = (Thread.assigned_to == username) & Thread.team_id.in_(on_duty_teams) & (Thread.status != "closed")
-        rank = case((mine, 0), (Thread.status == "new", 1), (Thread.status == "closed", 3), else_=2)
-        rows = await session.scalars(
-            select(Thread).where(Thread.team_id.in_(teams)).order_by(rank, Thread.last_activity.desc(), Thread.id)
-        )
-        return [thread_json(t) for t in rows]
+async def list_threads(db: Database, username: str, page: listing.Page | None = None) -> dict:
+    """One page of the caller's teams' threads in the inbox order, with every view's count
+    (`gateway.services.listing`): the same order for every member, on duty or not."""
+    return await listing.list_page(db, username, page or listing.Page())
 
 
 async def _own_thread(session: AsyncSession, username: str, thread_id: str, *, lock: bool = False) -> Thread:
@@ -67,6 +59,9 @@ async def _own_thread(session: AsyncSession, username: str, thread_id: str, *, l
     if thread is None:
         raise NotFound("unknown_thread", "no such thread in your teams")
     return thread
+
+
+own_thread = _own_thread
 
 
 async def get_thread(db: Database, username: str, thread_id: str) -> dict:
@@ -171,6 +166,9 @@ async def team_overview(db: Database, username: str) -> list[dict]:
             keys = await team_keys(session, team_id)
             on_duty = await duty.on_duty(session, team_id)
             members = await active_members(session, team_id)
+            holders = set(
+                await session.scalars(select(Grant.username).where(Grant.kid == keys.current.kid))
+            ) if keys.current else set()
             result.append(
                 {
                     "id": team_id,
@@ -178,7 +176,9 @@ async def team_overview(db: Database, username: str) -> list[dict]:
                     "current_kid": keys.current.kid if keys.current else None,
                     "on_duty": on_duty,
                     "members": [
-                        {"username": m.username, "kid": kid(m.pk) if m.pk else None, "on_duty": m.username in on_duty}
+                        {"username": m.username, "kid": kid(m.pk) if m.pk else None, "on_duty": m.username in on_duty,
+                         # Who can share the current key with a new member (issue 13).
+                         "holds_key": m.username in holders}
                         for m in members
                     ],
                 }
