@@ -39,6 +39,26 @@ def test_init_demo_prints_the_two_lines_scripts_parse(tmp_path):
     assert re.search(r"(?m)^demo totp secret: [A-Z2-7]{16,}$", out)
 
 
+def test_init_demo_with_a_port_makes_every_printed_link_use_it_and_offers_a_qr_code(tmp_path):
+    data = tmp_path / "d"
+    out = run_fristed("init", "--demo", "--port", "8099", data_dir=data).stdout
+    assert 'public_url = "http://127.0.0.1:8099"' in (data / "fristed.toml").read_text()
+    secret = re.search(r"(?m)^demo totp secret: ([A-Z2-7]+)$", out).group(1)
+    uri = re.search(r"(?m)^demo totp uri: (otpauth://totp/\S+)$", out).group(1)
+    assert f"secret={secret}" in uri and "issuer=" in uri
+    assert "▀" in out or "▄" in out  # the terminal QR code (segno, compact text)
+    assert out.rstrip().splitlines()[-1] == "log in at http://127.0.0.1:8099/staff/login as demo"
+    invite = run_fristed("consultant", "invite", "bob", "--team", "demo", data_dir=data).stdout
+    assert invite.splitlines()[-1].startswith("http://127.0.0.1:8099/staff/enroll#")
+    bad = run_fristed("init", "--port", "0", data_dir=tmp_path / "e", check=False)
+    assert bad.returncode == 1 and bad.stderr == "fristed: error: --port must be 1-65535\n"
+
+
+def test_version_is_one_line(tmp_path):
+    result = run_fristed("--version")
+    assert re.fullmatch(r"fristed \d+\.\d+\.\d+\S*\n", result.stdout), result.stdout
+
+
 def test_the_demo_team_is_offered_and_its_consultant_is_on_duty(tmp_path):
     data = tmp_path / "d"
     run_fristed("init", "--demo", data_dir=data)
@@ -109,16 +129,22 @@ def test_readme_command_one_serves_the_demo_and_can_run_again(tmp_path):
         try:
             lines = []
             deadline = time.monotonic() + 120
+            served = False
             while time.monotonic() < deadline:
                 line = process.stdout.readline()
                 if not line:
                     break
                 lines.append(line)
-                if line.startswith("fristed: serving on"):
+                served = served or line.startswith("fristed: serving on")
+                if served and line.startswith("log in at"):
                     break
             output = "".join(lines)
             assert re.search(r"(?m)^demo passphrase: \S+$", output), output
             assert re.search(r"(?m)^demo totp secret: [A-Z2-7]+$", output), output
+            # Said while it happens, step by step; and last, once the gateway answers, where to log in.
+            assert re.search(r"(?m)^setup: step 4/4: ", output), output
+            assert lines[-1] == f"log in at http://127.0.0.1:{port}/staff/login as demo\n", output
+            assert f'public_url = "http://127.0.0.1:{port}"' in (tmp_path / "demo" / "fristed.toml").read_text()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/config", timeout=10) as response:
                 assert json.load(response)["teams"][0]["id"] == "demo"
         finally:
