@@ -3,7 +3,7 @@
 // page; messages are opened in the worker and shown as text, never as HTML.
 import { b64, normaliseCode } from '/static/crypto/fristed.mjs';
 import { deriveCitizenInWorker, openManyInWorker, sealInWorker, stopWorker, warmUp } from '/static/crypto/kdf.mjs';
-import { errorCode, getConfig, postJson, say, textProblem, wipe } from './common.mjs';
+import { attachCounter, errorCode, getConfig, postJson, localTime, say, textProblem, wipe } from './common.mjs';
 
 const main = document.getElementById('pickup');
 const codeForm = document.getElementById('code-form');
@@ -26,6 +26,7 @@ function start() {
   warmUp().catch(() => {});
   let session = null; // {keys, team} while a conversation is open
   let busy = false;
+  attachCounter(reply, $('reply-counter'), Number(msg.maxChars), { counter: msg.msgCounter, over: msg.msgOver });
 
   function guard(button, work) {
     return async (event) => {
@@ -54,7 +55,7 @@ function start() {
       li.querySelector('.sender').textContent = m.from === 'citizen' ? msg.labelCitizen : msg.labelConsultant;
       const time = li.querySelector('time');
       time.dateTime = m.at;
-      time.textContent = m.at.replace('T', ' ').replace('Z', ' UTC');
+      time.textContent = localTime(m.at, msg.timezone); // the API stays UTC
       const text = li.querySelector('.text');
       if (opened[i].plaintext) text.textContent = opened[i].plaintext.text;
       else {

@@ -3,7 +3,7 @@
 // Send only seals (in the worker) and posts. The code never leaves the page.
 import { b64, formatCode, generateCodeFrom } from '/static/crypto/fristed.mjs';
 import { deriveCitizenInWorker, sealInWorker, stopWorker } from '/static/crypto/kdf.mjs';
-import { errorCode, getConfig, postJson, say, textProblem, wipe } from './common.mjs';
+import { attachCounter, errorCode, getConfig, postJson, say, textProblem, wipe } from './common.mjs';
 
 const form = document.getElementById('write-form');
 const MAX_ATTEMPTS = 4;
@@ -21,6 +21,7 @@ function start() {
   let keys = config.then((c) => deriveCitizenInWorker(code, c.code_salt, c.kdf.ops, c.kdf.mem));
   keys.catch(() => {}); // reported when Send is pressed
   let busy = false;
+  attachCounter(message, document.getElementById('message-counter'), Number(msg.maxChars), { counter: msg.msgCounter, over: msg.msgOver });
 
   async function deliver(text) {
     const k = await keys;
