@@ -5,7 +5,8 @@
 --             create : POST the lines of BENCH_DATA in turn, each with a fresh access_token put in
 --                      place of @@TOKEN@@ (a thread creation needs a token no thread has yet)
 -- BENCH_DATA  a file: one JSON body per line; for create, the first line is a 28-character
---             prefix made at random for this run.
+--             prefix made at random, which BENCH_RUN (28 characters, new for each wrk run) replaces,
+--             so no two runs make the same token.
 -- BENCH_PATH  the request path for post/create.
 --
 -- Every thread counts the statuses it got; done() prints one line `BENCH_RESULT {json}`.
@@ -45,7 +46,7 @@ function init(args)
          if mode == "create" and first then
             -- 28 random characters + 2 for this thread + 12 for the counter + "A" = 43:
             -- the canonical URL-safe base64 of 32 bytes (the last character carries 4 bits).
-            prefix = line .. b64digits(id, 2)
+            prefix = (os.getenv("BENCH_RUN") or line) .. b64digits(id, 2)
          elseif #line > 0 then
             table.insert(bodies, line)
          end

@@ -6,6 +6,7 @@ issue's figures were taken with: `-t2 -c16` on loopback.
 
 import json
 import os
+import secrets
 import statistics
 import subprocess
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ def command(url: str, *, seconds: float, threads: int = 2, connections: int = 16
 def start(url: str, *, mode: str = "get", path: str = "/", data: Path | None = None, seconds: float = 5,
           threads: int = 2, connections: int = 16) -> subprocess.Popen:
     """Start wrk without waiting (for runs beside something else); `finish` reads it."""
-    env = {**os.environ, "BENCH_MODE": mode, "BENCH_PATH": path}
+    # 28 fresh URL-safe characters per run: the prefix of this run's access tokens (bench/wrk.lua).
+    env = {**os.environ, "BENCH_MODE": mode, "BENCH_PATH": path, "BENCH_RUN": secrets.token_urlsafe(21)}
     if data is not None:
         env["BENCH_DATA"] = str(data)
     return subprocess.Popen(command(url, seconds=seconds, threads=threads, connections=connections),
