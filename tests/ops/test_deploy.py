@@ -38,6 +38,27 @@ def test_the_systemd_unit_runs_the_gateway_hardened_on_loopback():
         assert value in unit.get(key, []), key
 
 
+def test_the_template_unit_runs_one_hardened_process_per_port_on_postgresql_only():
+    single, template = directives(DEPLOY / "fristed.service"), directives(DEPLOY / "fristed@.service")
+    assert template["ExecStart"] == ["/opt/fristed/.venv/bin/fristed serve --host 127.0.0.1 --port %i"]
+    assert template["EnvironmentFile"] == ["/etc/fristed/env"]  # required: the PostgreSQL URL is in it
+    assert "postgresql*" in template["ExecStartPre"][0] and "$$FRISTED_DATABASE_URL" in template["ExecStartPre"][0]
+    # The same hardening as the single unit, line for line.
+    for key in set(single) - {"ExecStart", "EnvironmentFile", "Description"}:
+        assert template.get(key) == single[key], key
+
+
+def test_systemd_accepts_both_units(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze missing"
+    for name, instance in (("fristed.service", "fristed.service"), ("fristed@.service", "fristed@8081.service")):
+        (tmp_path / name).write_text((DEPLOY / name).read_text().replace("/opt/fristed/.venv/bin/fristed", "/bin/true"))
+        result = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / instance)], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=60)
+        problems = [line for line in result.stderr.splitlines() if "fristed" in line]
+        assert not problems, problems
+
+
 def test_the_backup_timer_keeps_backups_private_and_bounded():
     service = directives(DEPLOY / "fristed-backup.service")
     assert "fristed backup" in service["ExecStart"][0] and service["UMask"] == ["0077"]
@@ -63,12 +84,14 @@ def test_the_proxy_logs_nothing_about_the_client_and_hands_over_one_address_head
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
-    """The upstream: records what reaches the app."""
+    """An upstream gateway process: records what reaches it, and which process it was."""
 
     seen: ClassVar[list[dict[str, str]]] = []
+    ports: ClassVar[list[int]] = []
 
     def do_GET(self):  # http.server's hook name
         Recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
+        Recorder.ports.append(self.server.server_address[1])
         body = b'{"ok": true}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -83,8 +106,9 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 def test_the_proxy_config_serves_tls_and_its_log_keeps_no_address(tmp_path):
     # ops/setup.sh --test installs nginx-light and openssl: a missing one is a failure, not a skip.
     assert NGINX and shutil.which("openssl"), "nginx or openssl missing: run ops/setup.sh --test"
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    upstreams = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder) for _ in range(3)]
+    for upstream in upstreams:
+        threading.Thread(target=upstream.serve_forever, daemon=True).start()
     http_port, https_port = free_port(), free_port()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=fristed",
                     "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
@@ -93,7 +117,9 @@ def test_the_proxy_config_serves_tls_and_its_log_keeps_no_address(tmp_path):
     conf = re.sub(r"(?m)^\s*listen \[::\].*$", "", conf)
     conf = conf.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
     conf = conf.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-    conf = conf.replace("127.0.0.1:8080", f"127.0.0.1:{upstream.server_address[1]}")
+    assert re.findall(r"(?m)^\s*server (127\.0\.0\.1:\d+)", conf) == ["127.0.0.1:8081", "127.0.0.1:8082", "127.0.0.1:8083"]
+    for n, upstream in enumerate(upstreams):
+        conf = conf.replace(f"127.0.0.1:808{n + 1}", f"127.0.0.1:{upstream.server_address[1]}")
     conf = conf.replace("/etc/letsencrypt/live/fristed.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
     conf = conf.replace("/etc/letsencrypt/live/fristed.example.org/privkey.pem", str(tmp_path / "key.pem"))
     conf = conf.replace("/var/log/nginx/", f"{tmp_path}/")
@@ -114,11 +140,25 @@ def test_the_proxy_config_serves_tls_and_its_log_keeps_no_address(tmp_path):
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             assert response.status == 200
             assert response.headers["Strict-Transport-Security"]
+        seen = Recorder.seen[-1]
+        # Balanced across the three processes; with one gone, GETs go to the others.
+        Recorder.ports.clear()
+        for _ in range(6):
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                assert response.status == 200
+        assert set(Recorder.ports) == {u.server_address[1] for u in upstreams}, Recorder.ports
+        upstreams[0].shutdown()
+        upstreams[0].server_close()
+        Recorder.ports.clear()
+        for _ in range(6):
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                assert response.status == 200
+        assert set(Recorder.ports) == {u.server_address[1] for u in upstreams[1:]}, Recorder.ports
     finally:
         nginx.terminate()
         nginx.wait(10)
-        upstream.shutdown()
-    seen = Recorder.seen[-1]
+        for upstream in upstreams[1:]:
+            upstream.shutdown()
     assert seen["x-real-ip"] == "127.0.0.1"
     assert "x-forwarded-for" not in seen and "forwarded" not in seen and seen["host"] == "fristed.example.org"
     log = (tmp_path / "fristed.access.log").read_text()
