@@ -1,5 +1,6 @@
 """Small middlewares with one job each: errors, security headers."""
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -69,10 +70,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         message = exc.reason if exc.status != 413 else "the request body is too large"
+        # A 405 names the methods the resource does take (RFC 9110 15.5.6).
+        kept = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
         if is_api(request):
-            return error_json(exc.status, _HTTP_CODES.get(exc.status, "error"), message)
-        return await _error_page(request, exc.status, message, {})
-    except Exception:
+            return error_json(exc.status, _HTTP_CODES.get(exc.status, "error"), message, kept)
+        return await _error_page(request, exc.status, message, kept)
+    except Exception as exc:
+        if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
+            # The client left mid-request (e.g. mid-body): nobody to answer, not a server error.
+            # aiohttp takes a cancelled handler as a premature disconnection: no log, no 500.
+            raise asyncio.CancelledError from None
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api(request):
             return error_json(500, "internal_error", "something went wrong on the server; nothing was lost")

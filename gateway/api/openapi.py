@@ -8,12 +8,35 @@ from typing import Any
 
 from aiohttp import web
 
-B64 = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$", "description": "URL-safe base64 without padding"}
+# Canonical URL-safe base64 without padding, exactly as the server decodes it
+# (crypto.encoding.unb64): a last group of 2 or 3 characters must leave its
+# unused low bits zero, so its last character comes from a short list.
+_CH = "[A-Za-z0-9_-]"
+_END2 = "[AQgw]"  # low 4 bits zero
+_END3 = "[AEIMQUYcgkosw048]"  # low 2 bits zero
+B64 = {
+    "type": "string",
+    "pattern": f"^(?:{_CH}{{4}})*(?:{_CH}{{2}}{_END3}|{_CH}{_END2})?$",
+    "description": "URL-safe base64 without padding, canonical (unused low bits zero)",
+}
+
+
+def b64_pattern(n: int) -> str:
+    """The exact pattern of the canonical spelling of `n` bytes."""
+    full, rest = divmod(n, 3)
+    tail = {0: "", 1: _CH + _END2, 2: _CH * 2 + _END3}[rest]
+    return f"^{_CH}{{{4 * full}}}{tail}$"
 
 
 def b64_bytes(n: int) -> dict:
     length = (4 * n + 2) // 3
-    return {**B64, "minLength": length, "maxLength": length, "description": f"{n} bytes, URL-safe base64 without padding"}
+    return {
+        **B64,
+        "pattern": b64_pattern(n),
+        "minLength": length,
+        "maxLength": length,
+        "description": f"{n} bytes, URL-safe base64 without padding (canonical)",
+    }
 
 
 COMPONENTS: dict[str, Any] = {

@@ -8,6 +8,7 @@ kept; message times are shown in the deployment's `timezone` (issue 12).
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -62,6 +63,17 @@ def _page_words(settings: Settings, lang: str) -> dict[str, Any]:
     }
 
 
+def same_origin_path(path: str) -> str:
+    """`path` made safe to put in a link on this site: always one leading slash, then no slash.
+
+    `//host/x` and `/\\host/x` (and `/%09/host`, since browsers drop tabs and
+    newlines from URLs) would otherwise be links to another site. Everything
+    outside the path characters of RFC 3986 is percent-encoded, then the
+    leading slashes are collapsed to one.
+    """
+    return "/" + quote(path, safe="/-._~!$&'()*+,;=:@").lstrip("/")
+
+
 def render_html(request: web.Request, template: str, context: dict[str, Any] | None = None) -> str:
     env = request.app[JINJA]
     lang = choose_language(request)
@@ -72,7 +84,7 @@ def render_html(request: web.Request, template: str, context: dict[str, Any] | N
     return env.get_template(template).render(
         lang=lang,
         dir=direction(lang),
-        path=request.path,
+        path=same_origin_path(request.path),
         quick_exit_url=settings.quick_exit_url,
         **_page_words(settings, lang),
         **(context or {}),

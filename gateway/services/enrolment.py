@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import secretbox
 from gateway.db import Database, utcnow
 from gateway.errors import BadRequest, NotFound
+from gateway.jsonio import usable_public_key
 from gateway.models import Consultant, Invite
 from gateway.services import audit, grants
 from gateway.services.consultants import TOTP_PURPOSE, Enrolment, complete_enrolment, invite_token_hash
@@ -87,6 +88,10 @@ async def finish(db: Database, settings: Settings, token: str, enrolment: Enrolm
         step = totp_step(secret, code)
         if step is None:
             raise BadRequest("bad_totp", "the code does not match; check the authenticator app and the clock")
+        if not usable_public_key(enrolment.pk):
+            # Teammates would seal the team key to it: a low-order key makes that box readable by anyone.
+            # Raised inside the transaction, so nothing is stored and the invite stays unspent.
+            raise BadRequest("bad_pk", "pk is not a usable X25519 public key (all-zero or low order)")
         await complete_enrolment(session, settings.secret_key, consultant.username, enrolment, secret)
         # The confirming code is spent too: it cannot be replayed to log in.
         consultant.totp_last_step = step

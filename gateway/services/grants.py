@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto import b64
 from gateway.db import Database, utcnow
 from gateway.errors import BadRequest, Forbidden
+from gateway.jsonio import usable_public_key
 from gateway.models import Event, Grant, TeamKey
 from gateway.services import audit
 from gateway.services.consultants import teams_of
@@ -38,6 +39,7 @@ def announce(session: AsyncSession, team_ids: list[str] | set[str], kind: str) -
 async def announce_pending(session: AsyncSession, username: str) -> None:
     """A member joined (or finished enrolment): every open inbox of their teams shares keys now."""
     announce(session, await teams_of(session, username), GRANTS_PENDING)
+SEALED_KEY_BYTES = 32 + 16 + 32  # crypto_box_seal of a 32-byte team secret key
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ async def add(db: Database, username: str, grants: list[NewGrant]) -> int:
     """Store the grants (all or none); returns how many were new."""
     if not 1 <= len(grants) <= MAX_GRANTS:
         raise BadRequest("bad_grants", f"send 1 to {MAX_GRANTS} grants")
+    for grant in grants:
+        # A sealed box starts with its ephemeral public key: a low-order one means it opens for anyone.
+        if len(grant.box) != SEALED_KEY_BYTES or not usable_public_key(grant.box[:32]):
+            raise BadRequest("bad_box", f"a grant box is a {SEALED_KEY_BYTES}-byte sealed box made to a usable key")
     try:
         return await _add(db, username, grants)
     except IntegrityError:

@@ -6,6 +6,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from gateway.db import rfc3339_minute
+from gateway.logsafe import escape_controls
 from gateway.models import AuditEntry
 from ops.commands.purge import parse_date
 from ops.common import CliError, open_database, print_json, print_table, settings_from
@@ -38,5 +39,8 @@ async def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(("AT", "ACTOR", "ACTION", "DETAIL"), [(r["at"], r["actor"], r["action"], r["detail"]) for r in rows])
+        # Actor and detail can hold what a client sent (a username tried at login): never raw controls on a terminal.
+        print_table(("AT", "ACTOR", "ACTION", "DETAIL"),
+                    [tuple(escape_controls(v) if isinstance(v, str) else v for v in (r["at"], r["actor"], r["action"], r["detail"]))
+                     for r in rows])
     return 0

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 import pytest
+from nacl.public import PrivateKey
 from sqlalchemy import select, update
 
 from crypto import b64, open_key_blob, unb64
@@ -245,7 +246,8 @@ async def test_an_invite_shows_one_qr_code_as_inline_svg_and_is_single_use(staff
     assert first["totp_uri"].startswith("otpauth://totp/") and "secret=" in first["totp_uri"]
     assert first["totp_qr"].startswith("<svg") and "<script" not in first["totp_qr"] and "style=" not in first["totp_qr"]
     assert first["kdf"] == {"ops": world.settings.kdf_ops, "mem": world.settings.kdf_mem}
-    fields = {"token": token, "salt": b64(bytes(16)), "auth_key": b64(bytes(32)), "pk": b64(bytes(32)), "key_blob": b64(bytes(72))}
+    fields = {"token": token, "salt": b64(bytes(16)), "auth_key": b64(bytes(32)), "pk": b64(bytes(PrivateKey.generate().public_key)),
+              "key_blob": b64(bytes(72))}
     wrong = await staff.post("/api/v1/staff/enroll/finish", json={**fields, "totp": "000000"})
     assert wrong.status in (400, 201)
     if wrong.status == 400:

@@ -80,7 +80,7 @@ async def test_grants_are_accepted_only_from_a_holder_for_an_active_member_of_th
         assert (await alice.call("POST", "/api/v1/staff/grants", body)).status == 400, body
     assert await alice.json("POST", "/api/v1/staff/grants", grant(), status=201) == {"added": 1}
     # Idempotent: a second teammate's identical grant changes nothing.
-    assert await alice.json("POST", "/api/v1/staff/grants", grant(box=b64(bytes(80))), status=201) == {"added": 0}
+    assert await alice.json("POST", "/api/v1/staff/grants", grant(box=b64(seal_box(bob_pk, bytes(32)))), status=201) == {"added": 0}
     async with world.db.read() as session:
         stored = await session.get(Grant, (north_kid, "bob"))
     assert stored is not None and b64(stored.box) == box
