@@ -33,11 +33,15 @@ SQLITE_PRAGMAS = (
 )
 
 
+# The event loop's SQLite reader waits at most this long for a lock (a checkpoint in progress).
+READER_BUSY_MS = 500
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_events(sync_engine: Engine, *, always_immediate: bool = False) -> None:
+def _sqlite_events(sync_engine: Engine, *, always_immediate: bool = False, busy_ms: int | None = None) -> None:
     @event.listens_for(sync_engine, "connect")
     def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy, not the driver, decide where transactions begin.
@@ -45,6 +49,8 @@ def _sqlite_events(sync_engine: Engine, *, always_immediate: bool = False) -> No
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if busy_ms is not None:
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -61,10 +67,14 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def make_writer_engine(url: str) -> Engine:
-    """The group writer's own synchronous engine on the same SQLite file (stdlib sqlite3)."""
-    engine = create_engine(url.replace("+aiosqlite", "+pysqlite", 1), hide_parameters=True)
-    _sqlite_events(engine, always_immediate=True)
+def make_writer_engine(url: str, *, reader: bool = False) -> Engine:
+    """A synchronous engine (stdlib sqlite3) on the same SQLite file: the group writer's, or the
+    event loop's reader (`Database.read_core`), whose busy timeout is short."""
+    engine = create_engine(
+        url.replace("+aiosqlite", "+pysqlite", 1), hide_parameters=True,
+        connect_args={"check_same_thread": False},
+    )
+    _sqlite_events(engine, always_immediate=not reader, busy_ms=READER_BUSY_MS if reader else None)
     return engine
 
 
@@ -72,9 +82,17 @@ def _insert(conn: Connection, model: Any) -> Any:
     return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(model)
 
 
+_IGNORING: dict[tuple[str, Any], Any] = {}
+
+
 def insert_ignore(conn: Connection, model: Any) -> Any:
-    """`INSERT … ON CONFLICT DO NOTHING` on either database (add `.values(...)`)."""
-    return _insert(conn, model).on_conflict_do_nothing()
+    """`INSERT … ON CONFLICT DO NOTHING` on either database, built once per dialect and model
+    (execute it with parameters)."""
+    key = (conn.dialect.name, model)
+    statement = _IGNORING.get(key)
+    if statement is None:
+        statement = _IGNORING[key] = _insert(conn, model).on_conflict_do_nothing()
+    return statement
 
 
 def counter(conn: Connection, bucket: str) -> int:
@@ -104,6 +122,7 @@ class Database:
 
     engine: AsyncEngine
     _writer: GroupWriter | None = field(default=None, init=False, repr=False)
+    _reader: Connection | None = field(default=None, init=False, repr=False)
     # Called after each hot write committed (e.g. to wake this process's event stream at once).
     listeners: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
@@ -150,7 +169,24 @@ class Database:
             self._writer.scrub_soon()
 
     async def read_core(self, fn: Callable[[Connection], T]) -> T:
-        """Run a synchronous read `fn(conn)` (SQLAlchemy Core) in one read transaction."""
+        """Run a short synchronous read `fn(conn)` (SQLAlchemy Core) in one read transaction.
+
+        On SQLite it runs right here on the event loop, on a connection of its
+        own: an indexed point read in WAL mode never waits for a writer and
+        costs tens of microseconds, far less than the several thread hand-offs
+        aiosqlite makes per query (issue 9). Its busy timeout is short, so a
+        rare checkpoint cannot hold the loop. On PostgreSQL it goes through
+        the async driver as usual.
+        """
+        if self.sqlite:
+            if self._reader is None:
+                self._reader = make_writer_engine(str(self.engine.url), reader=True).connect()
+            try:
+                with self._reader.begin():
+                    return fn(self._reader)
+            finally:
+                if self._reader.in_transaction():
+                    self._reader.rollback()
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn)
 
@@ -169,6 +205,11 @@ class Database:
             yield session
 
     async def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            engine = reader.engine
+            reader.close()
+            engine.dispose()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await asyncio.to_thread(writer.stop)

@@ -13,6 +13,7 @@ service, where every client is the proxy) all of them are off and the proof
 of work carries the load (SECURITY.md).
 """
 
+import hashlib
 import math
 import secrets
 import time
@@ -20,7 +21,6 @@ from collections import OrderedDict
 
 from aiohttp import web
 
-from crypto.encoding import blake2b
 from gateway.errors import RateLimited
 from gateway.settings import Bucket, Settings
 
@@ -72,7 +72,8 @@ class ClientLimits:
         now = time.monotonic()
         if now - self._key_born >= KEY_SECONDS:
             self._rotate(now)
-        return blake2b(16, kind.encode() + b"\0" + client.encode("utf-8", "replace"), key=self._key), bucket
+        digest = hashlib.blake2b(kind.encode() + b"\0" + client.encode("utf-8", "replace"), digest_size=16, key=self._key)
+        return digest.digest(), bucket
 
     def _tokens(self, slot: bytes, bucket: Bucket, now: float) -> list[float]:
         state = self._state.get(slot)

@@ -14,7 +14,7 @@ same for an async ORM session (the staff side).
 import json
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import CryptoError, kid, unb64
@@ -34,9 +34,13 @@ def first_envelope_query(thread_id: str):  # type: ignore[no-untyped-def]
     return select(Message.envelope).where(Message.thread_id == thread_id, Message.seq == 1)
 
 
+# Built once for the hot write path (issue 9).
+FIRST_ENVELOPE = select(Message.envelope).where(Message.thread_id == bindparam("thread_id"), Message.seq == 1)
+
+
 def first_envelope(conn: Connection, thread_id: str) -> str | None:
     """The stored JSON of the thread's first message (its version and pin), or None."""
-    return conn.scalar(first_envelope_query(thread_id))
+    return conn.scalar(FIRST_ENVELOPE, {"thread_id": thread_id})
 
 
 def _version_and_pin(first: str) -> tuple[object, object]:

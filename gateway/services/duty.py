@@ -18,6 +18,9 @@ from gateway.db import counter, minute, utcnow
 from gateway.models import Consultant, Duty, Event, Membership, Outbox, Thread
 from gateway.writer import Tx
 
+INSERT_EVENT = insert(Event)
+INSERT_OUTBOX = insert(Outbox)
+
 
 def _on_duty_query(team_id: str):  # type: ignore[no-untyped-def]
     return (
@@ -68,10 +71,10 @@ def notify(tx: Tx, team_id: str, thread_id: str, assigned: str | None, kind: str
     """A content-free live event for the team's open inboxes and an e-mail for who must hear it:
     the assignee when someone is on duty, else every active member of the team."""
     at = minute(now or utcnow())
-    tx.conn.execute(insert(Event).values(team_id=team_id, kind=kind, thread_id=thread_id, created=at))
+    tx.conn.execute(INSERT_EVENT, {"team_id": team_id, "kind": kind, "thread_id": thread_id, "created": at})
     recipients = [assigned] if _roster(tx, team_id) and assigned else _members(tx, team_id)
-    for username in recipients:
-        tx.conn.execute(insert(Outbox).values(username=username, due=at, attempts=0))
+    if recipients:
+        tx.conn.execute(INSERT_OUTBOX, [{"username": name, "due": at, "attempts": 0} for name in recipients])
 
 
 def announce_sync(conn: Connection, team_id: str, thread_id: str, kind: str) -> None:

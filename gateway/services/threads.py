@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ from crypto.envelope import Envelope
 from gateway.db import Database, counter, insert_ignore, minute, rfc3339_minute, utcnow
 from gateway.errors import Conflict, NotFound, RateLimited, from_crypto
 from gateway.models import EnvelopeKid, Event, Message, Thread
-from gateway.services import authentic, duty
+from gateway.services import audit, authentic, duty
 from gateway.services.teams import KeyView, key_view, team_keys
 from gateway.settings import Settings
 from gateway.writer import Tx
@@ -122,8 +122,8 @@ def _team_hour_cap(tx: Tx, team_id: str, limits: Limits, now: dt.datetime) -> No
 
 
 def _insert_kids(conn: Connection, thread_id: str, kids: set[str]) -> None:
-    for team_kid in sorted(kids):
-        conn.execute(insert_ignore(conn, EnvelopeKid).values(thread_id=thread_id, kid=team_kid))
+    if kids:
+        conn.execute(insert_ignore(conn, EnvelopeKid), [{"thread_id": thread_id, "kid": k} for k in sorted(kids)])
 
 
 def create_unit(
@@ -148,16 +148,17 @@ def create_unit(
         assigned = duty.assignee(tx, team_id, None)
         try:
             conn.execute(
-                insert(Thread).values(
-                    id=thread_id, team_id=team_id, lookup=lookup, citizen_pk=citizen_pk, status="new", risk="unknown",
-                    assigned_to=assigned, sealed_by=sealed_by, created=now, last_activity=now, expires=expires,
-                    last_seq=1, total_bytes=len(text),
-                )
+                INSERT_THREAD,
+                {
+                    "id": thread_id, "team_id": team_id, "lookup": lookup, "citizen_pk": citizen_pk, "status": "new",
+                    "risk": "unknown", "assigned_to": assigned, "sealed_by": sealed_by, "created": now,
+                    "last_activity": now, "expires": expires, "last_seq": 1, "total_bytes": len(text),
+                },
             )
         except IntegrityError:
             # The only unique value a client chooses is lookup (from its access_token).
             raise Conflict("thread_exists", "a thread with this access token already exists") from None
-        conn.execute(insert(Message).values(thread_id=thread_id, seq=1, sender="citizen", at=now, envelope=text))
+        conn.execute(INSERT_MESSAGE, {"thread_id": thread_id, "seq": 1, "sender": "citizen", "at": now, "envelope": text})
         _insert_kids(conn, thread_id, _team_kids(parsed, citizen_pk))
         duty.notify(tx, team_id, thread_id, assigned, "thread_new", now)
         return Created(thread_id, expires)
@@ -179,10 +180,7 @@ async def create_thread(
 
 
 def _thread_row(conn: Connection, lookup: bytes):  # type: ignore[no-untyped-def]
-    row = conn.execute(
-        select(Thread.id, Thread.team_id, Thread.citizen_pk, Thread.status, Thread.assigned_to, Thread.last_seq,
-               Thread.total_bytes).where(Thread.lookup == lookup)
-    ).first()
+    row = conn.execute(THREAD_ROW, {"lookup": lookup}).first()
     if row is None:
         raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
     return row
@@ -196,24 +194,18 @@ def append(tx: Tx, thread, sender: str, parsed: Envelope, limits: Limits, now: d
     """
     text = parsed.to_json()
     seq = tx.conn.scalar(
-        update(Thread)
-        .where(
-            Thread.id == thread.id,
-            Thread.last_seq < limits.max_messages_per_thread,
-            Thread.total_bytes + len(text) <= limits.max_thread_bytes,
-        )
-        .values(
-            last_seq=Thread.last_seq + 1, last_activity=now, expires=expiry(now, limits.retention_days),
-            total_bytes=Thread.total_bytes + len(text),
-        )
-        .returning(Thread.last_seq)
+        APPEND,
+        {
+            "thread": thread.id, "max_messages": limits.max_messages_per_thread, "size": len(text),
+            "max_bytes": limits.max_thread_bytes, "now": now, "expiry": expiry(now, limits.retention_days),
+        },
     )
     if seq is None:
         if tx.conn.scalar(select(Thread.id).where(Thread.id == thread.id)) is None:
             raise NotFound("unknown_thread", "the conversation is gone")
         raise Conflict("thread_full", "this conversation cannot take more messages; please start a new one")
     authentic.check_seq(parsed, int(seq))
-    tx.conn.execute(insert(Message).values(thread_id=thread.id, seq=seq, sender=sender, at=now, envelope=text))
+    tx.conn.execute(INSERT_MESSAGE, {"thread_id": thread.id, "seq": seq, "sender": sender, "at": now, "envelope": text})
     _insert_kids(tx.conn, thread.id, _team_kids(parsed, thread.citizen_pk))
     return int(seq)
 
@@ -255,7 +247,7 @@ async def find_thread(session: AsyncSession, access_token: bytes) -> Thread:
 
 async def exists(db: Database, access_token: bytes) -> bool:
     lookup = lookup_for(access_token)
-    found = await db.read_core(lambda conn: conn.scalar(select(Thread.id).where(Thread.lookup == lookup)))
+    found = await db.read_core(lambda conn: conn.scalar(THREAD_ID, {"lookup": lookup}))
     return found is not None
 
 
@@ -267,18 +259,43 @@ class Opened:
     messages: list
 
 
+# Built once: the hot reads pay neither statement construction nor cache-key generation.
+OPEN_THREAD = select(Thread.id, Thread.team_id, Thread.citizen_pk, Thread.expires).where(
+    Thread.lookup == bindparam("lookup")
+)
+OPEN_MESSAGES = (
+    select(Message.seq, Message.sender, Message.at, Message.envelope)
+    .where(Message.thread_id == bindparam("thread_id"))
+    .order_by(Message.seq)
+)
+THREAD_ROW = select(
+    Thread.id, Thread.team_id, Thread.citizen_pk, Thread.status, Thread.assigned_to, Thread.last_seq, Thread.total_bytes
+).where(Thread.lookup == bindparam("lookup"))
+THREAD_ID = select(Thread.id).where(Thread.lookup == bindparam("lookup"))
+INSERT_THREAD = insert(Thread)
+# The next seq, within the caps (`append`).
+APPEND = (
+    update(Thread)
+    .where(
+        Thread.id == bindparam("thread"),
+        Thread.last_seq < bindparam("max_messages"),
+        Thread.total_bytes + bindparam("size") <= bindparam("max_bytes"),
+    )
+    .values(
+        last_seq=Thread.last_seq + 1, last_activity=bindparam("now"), expires=bindparam("expiry"),
+        total_bytes=Thread.total_bytes + bindparam("size"),
+    )
+    .returning(Thread.last_seq)
+)
+INSERT_MESSAGE = insert(Message)
+
+
 def _open(lookup: bytes) -> Callable[[Connection], Opened]:
     def read(conn: Connection) -> Opened:
-        thread = conn.execute(
-            select(Thread.id, Thread.team_id, Thread.citizen_pk, Thread.expires).where(Thread.lookup == lookup)
-        ).first()
+        thread = conn.execute(OPEN_THREAD, {"lookup": lookup}).first()
         if thread is None:
             raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
-        rows = conn.execute(
-            select(Message.seq, Message.sender, Message.at, Message.envelope)
-            .where(Message.thread_id == thread.id)
-            .order_by(Message.seq)
-        ).all()
+        rows = conn.execute(OPEN_MESSAGES, {"thread_id": thread.id}).all()
         return Opened(thread.team_id, thread.citizen_pk, thread.expires, list(rows))
 
     return read
@@ -308,6 +325,9 @@ async def delete_thread(db: Database, access_token: bytes, guard: Guard | None =
         if guard is not None:
             guard(tx)
         thread = _thread_row(tx.conn, lookup)
+        # The audit log keeps that consultants acted, not on which thread nor its state (issue 10).
+        created = tx.conn.scalar(select(Thread.created).where(Thread.id == thread.id))
+        tx.conn.execute(audit.forget_threads([thread.id], "deleted", since=created))
         tx.conn.execute(delete(Event).where(Event.thread_id == thread.id))
         tx.conn.execute(delete(Thread).where(Thread.id == thread.id))
 
