@@ -58,7 +58,7 @@ def create_body(team: str, pk: bytes, envelope: dict, token: str) -> str:
 
 async def prepare_citizens(url: str, work: Path, reply_threads: int) -> CitizenData:
     """Bodies for wrk: creation templates, and `reply_threads` real threads (made through the API) to open and answer."""
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         async with http.get(url + "/api/v1/config") as answer:
             raw = await answer.read()
         config = json.loads(raw)
@@ -105,7 +105,7 @@ class Staff:
 
 async def staff_login(url: str, username: str, passphrase: str, totp_secret: str) -> Staff:
     """What the login page does: prelogin, Argon2id, auth_key + a TOTP code."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=30)) as http:
         async with http.post(url + "/api/v1/staff/prelogin", json={"username": username}) as answer:
             pre = await answer.json()
         keys = derive_staff(passphrase, unb64(pre["salt"]), pre["kdf"]["ops"], pre["kdf"]["mem"])
