@@ -8,7 +8,7 @@ ENVELOPE = {"$ref": "#/components/schemas/Envelope"}
 MINUTE = {"type": "string", "description": "RFC 3339 UTC truncated to the minute, e.g. 2026-11-22T13:05Z"}
 DATE = {"type": "string", "format": "date"}
 STRING = {"type": "string"}
-USERNAME = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
+USERNAME = {"type": "string", "minLength": 1, "maxLength": 64}
 TOTP = {"type": "string", "pattern": "^[0-9]{6}$", "description": "6 digits; each code once per 30 s step, one step either side"}
 KDF = obj(["ops", "mem"], {"ops": {"type": "integer"}, "mem": {"type": "integer", "description": "bytes"}})
 STATUS = {"enum": ["new", "open", "waiting", "closed"]}
@@ -209,6 +209,17 @@ def paths() -> dict[str, Any]:
             parameters=LIST_PARAMETERS,
             description="Inside acute and high, threads needing a reply come first (longest wait), then the rest (most recent). "
             "Pages are keyset-paginated; answers of 1 KiB or more are gzip-compressed when asked for (they carry no secret).",
+        ),
+        "/api/v1/staff/previews": _get(
+            "The newest message of each listed thread of the caller's teams (others are left out), "
+            "for a one-line preview decrypted in the browser",
+            obj(["previews"], {"previews": {"type": "array", "items": obj(
+                ["id", "citizen_pk", "seq", "from", "at", "envelope"],
+                {"id": STRING, "citizen_pk": b64_bytes(32), "seq": {"type": "integer"}, "from": {"enum": ["citizen", "consultant"]}, "at": MINUTE, "envelope": ENVELOPE},
+            )}}),
+            400,
+            parameters=[{"name": "ids", "in": "query", "required": True, "description": "1 to 50 thread ids, separated by commas",
+                         "schema": {"type": "string", "maxLength": 1700}}],
         ),
         "/api/v1/staff/threads/{id}/read": _change(
             "post",

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.appkeys import SETTINGS
 from gateway.pages.render import render
+from gateway.services.listing import VIEWS
 from gateway.staffauth import identify
 
 routes = web.RouteTableDef()
@@ -36,10 +37,18 @@ async def inbox_slash(request: web.Request) -> web.Response:
 
 async def _inbox(request: web.Request, *, mode: str, username: str) -> web.Response:
     settings = request.app[SETTINGS]
+    # The view is a plain link (`/staff?view=mine`): it survives a reload without any device storage.
+    view = request.query.get("view", "all")
     return await render(
         request,
         "staff/inbox.html",
-        {"mode": mode, "username": username, "idle_minutes": settings.session_idle_minutes, "max_hours": settings.session_max_hours},
+        {
+            "mode": mode,
+            "username": username,
+            "idle_minutes": settings.session_idle_minutes,
+            "max_hours": settings.session_max_hours,
+            "view": view if view in VIEWS else "all",
+        },
     )
 
 

@@ -22,16 +22,19 @@ counts: the inbox is read on every event by every open inbox.
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crypto import b64
 from gateway.db import Database, rfc3339_minute
 from gateway.errors import BadRequest
-from gateway.models import Membership, ReadMarker, Thread
+from gateway.models import Membership, Message, ReadMarker, Thread
 
 VIEWS = ("all", "mine", "unassigned", "needs_reply", "urgent", "closed")
+MAX_PREVIEWS = 50
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 
@@ -192,3 +195,30 @@ async def list_page(db: Database, username: str, page: Page) -> dict:
         threads, cursor = await page_of(session, username, teams, page)
         counts = await counts_of(session, username, teams)
     return {"threads": threads, "next": cursor, "counts": counts}
+
+
+def parse_ids(raw: str) -> list[str]:
+    """`?ids=a,b,c`: 1 to MAX_PREVIEWS thread ids."""
+    ids = [part for part in raw.split(",") if part]
+    if not 1 <= len(ids) <= MAX_PREVIEWS or any(len(i) > 32 or not i.replace("-", "").replace("_", "").isalnum() or not i.isascii() for i in ids):
+        raise BadRequest("bad_ids", f"ids is 1 to {MAX_PREVIEWS} thread ids, separated by commas")
+    return list(dict.fromkeys(ids))
+
+
+async def newest_messages(db: Database, username: str, ids: list[str]) -> list[dict]:
+    """The newest message of each of these threads (of the caller's teams; others are left out
+    silently, like threads that are gone): the browser decrypts it for a one-line preview."""
+    message = Message.__table__.c
+    async with db.read() as session:
+        teams = list(await session.scalars(select(Membership.team_id).where(Membership.username == username)))
+        rows = await session.execute(
+            select(T.id, T.citizen_pk, message.seq, message.sender, message.at, message.envelope)
+            .join(Message.__table__, and_(message.thread_id == T.id, message.seq == T.last_seq))
+            .where(T.id.in_(ids), T.team_id.in_(teams))
+        )
+        return [
+            # citizen_pk: what a version-2 envelope is bound to (CRYPTO.md), so the browser can check it.
+            {"id": r.id, "citizen_pk": b64(r.citizen_pk), "seq": r.seq, "from": r.sender, "at": rfc3339_minute(r.at),
+             "envelope": json.loads(r.envelope)}
+            for r in rows.all()
+        ]

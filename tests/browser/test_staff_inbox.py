@@ -6,11 +6,10 @@ reply, write a note, triage; the citizen reads the reply and never the note."""
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from gateway.db import Database
@@ -18,7 +17,8 @@ from gateway.models import StaffSession, Thread
 from gateway.settings import load_settings
 from tests.browser.citizen import CitizenPages, run_async
 from tests.browser.conftest import RequestRecorder
-from tests.support import Demo, LiveServer, run_fristed, set_option
+from tests.browser.staff import StaffPages, invite_url
+from tests.support import Demo, LiveServer, set_option
 
 ALICE_PASSPHRASE = "lange vinterdage ved havet 7"
 
@@ -33,80 +33,6 @@ def staff_server(demo: Demo, smtp_server) -> Iterator[LiveServer]:
     set_option(demo.data_dir, "smtp", "port", str(controller.port))
     with server:
         yield server
-
-
-class StaffPages:
-    """What a consultant does in the staff pages, step by step."""
-
-    def __init__(self, context: BrowserContext, base_url: str):
-        self.context = context
-        self.page: Page = context.new_page()
-        self.base_url = base_url
-        self.problems: list[str] = []
-        self.page.on("pageerror", lambda error: self.problems.append(str(error)))
-        self.page.on("console", lambda m: self.problems.append(m.text) if m.type == "error" else None)
-
-    def enrol(self, url: str, passphrase: str) -> str:
-        """Open the invite URL, choose a passphrase, read the TOTP key off the page, confirm a code."""
-        self.page.goto(url)
-        expect(self.page.locator("#totp-qr svg")).to_be_visible()
-        secret = re.sub(r"\s", "", self.page.locator("#totp-secret").inner_text())
-        self.page.fill("#passphrase", "password1234")
-        expect(self.page.locator("#strength")).not_to_be_empty()
-        self.page.fill("#passphrase", passphrase)
-        self.page.fill("#passphrase2", passphrase)
-        self.page.fill("#totp", pyotp.TOTP(secret).now())
-        self.page.click("#enroll")
-        expect(self.page.locator("#enroll-done")).to_be_visible()
-        assert "#" not in self.page.url
-        return secret
-
-    def log_in(self, username: str, passphrase: str, code: str) -> None:
-        self.page.goto(f"{self.base_url}/staff/login?lang=en")
-        self.page.fill("#username", username)
-        self.page.fill("#passphrase", passphrase)
-        self.page.fill("#totp", code)
-        self.page.click("#login")
-        expect(self.page.locator("#threads")).to_be_visible()
-        expect(self.page.locator("#logout")).to_be_visible()
-
-    def thread_ids(self) -> list[str]:
-        items = self.page.locator("#threads .thread")
-        return [items.nth(i).get_attribute("data-id") or "" for i in range(items.count())]
-
-    def open_thread(self, thread_id: str) -> None:
-        self.page.click(f'#threads .thread[data-id="{thread_id}"] button')
-        expect(self.page.locator("#thread")).to_have_attribute("data-id", thread_id)
-        expect(self.page.locator("#thread .message").first).to_be_visible()
-
-    def messages(self) -> list[tuple[str, str]]:
-        items = self.page.locator("#thread .message")
-        return [(items.nth(i).get_attribute("data-from") or "", items.nth(i).locator(".text").inner_text()) for i in range(items.count())]
-
-    def reply(self, text: str) -> None:
-        before = self.page.locator("#thread .message").count()
-        self.page.fill("#reply", text)
-        self.page.click("#send-reply")
-        expect(self.page.locator("#thread .message")).to_have_count(before + 1)
-
-    def note(self, text: str) -> None:
-        before = self.page.locator("#notes .note").count()
-        self.page.fill("#note", text)
-        self.page.click("#send-note")
-        expect(self.page.locator("#notes .note")).to_have_count(before + 1)
-
-    def triage(self, status: str, risk: str) -> None:
-        with self.page.expect_response(lambda r: r.request.method == "PATCH"):
-            self.page.select_option("#status", status)
-        with self.page.expect_response(lambda r: r.request.method == "PATCH"):
-            self.page.select_option("#risk", risk)
-
-
-def invite_url(data_dir: Path, username: str, email_address: str) -> str:
-    out = run_fristed("consultant", "invite", username, "--team", "demo", "--email", email_address, data_dir=data_dir).stdout
-    url = out.strip().splitlines()[-1]
-    assert re.fullmatch(r"https?://\S+/staff/enroll#[A-Za-z0-9_-]+", url), out
-    return url
 
 
 def sessions_of(demo: Demo, username: str) -> int:

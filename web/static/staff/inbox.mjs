@@ -47,8 +47,9 @@ async function logIn(sodium, crypto) {
     setCsrf(answer.csrf);
     keyring = new Keyring(crypto, sodium);
     keyring.unlock(keys.kek, answer);
-    // A reload of this address asks for the passphrase again (unlock).
-    history.replaceState(null, '', '/staff');
+    // A reload of this address asks for the passphrase again (unlock); the chosen view stays in it.
+    const view = new URLSearchParams(location.search).get('view');
+    history.replaceState(null, '', view ? `/staff?view=${encodeURIComponent(view)}` : '/staff');
   } finally {
     for (const value of Object.values(keys)) sodium.memzero(value);
   }

@@ -1,35 +1,30 @@
-// The unlocked inbox: thread list, one thread decrypted in the page, replies
-// (sealed to the citizen and the team's current key), internal notes (team
-// key only), triage, duty, grants for new teammates, live events (SSE).
-// Text from messages is only ever inserted as textContent.
+// The unlocked inbox: thread list (one order for the team, views with counts,
+// previews, unread markers), one thread decrypted in the page, replies (sealed
+// to the citizen and the team's current key), internal notes (team key only),
+// triage, handover, duty and end of shift, grants for new teammates, live
+// events (live.mjs), reply templates (templates.mjs), shortcuts (shortcuts.mjs).
+// Text from messages is only ever inserted as textContent; every decryption
+// goes through Keyring.open.
 import { FristedCryptoError, b64, unb64 } from '/static/crypto/fristed.mjs';
 import { ApiError, api, setCsrf } from './api.mjs';
+import { $, cap, element, fill, since, timeElement } from './dom.mjs';
+import { Live } from './live.mjs';
+import { Previews } from './previews.mjs';
+import { installShortcuts } from './shortcuts.mjs';
+import { Templates } from './templates.mjs';
 
-const KINDS = ['thread_new', 'message_new', 'thread_changed'];
-const $ = (id) => document.getElementById(id);
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function timeElement(value) {
-  const node = element('time');
-  node.dateTime = value;
-  // A date alone (expiry) is a calendar day, not a moment: shown as written.
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  const date = new Date(value);
-  node.textContent = dateOnly || Number.isNaN(date.getTime())
-    ? value
-    : date.toLocaleString(document.documentElement.lang || undefined, { dateStyle: 'short', timeStyle: 'short' });
-  return node;
-}
+const VIEWS = ['all', 'mine', 'unassigned', 'needs_reply', 'urgent', 'closed'];
+const PAGE = 100;
+const HIGHLIGHT_MS = 4000;
 
 /** A key id in groups of four, for comparing out of band. */
 export function fingerprint(kid) {
   return (kid || '').replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+function viewFromUrl() {
+  const view = new URLSearchParams(location.search).get('view');
+  return VIEWS.includes(view) ? view : 'all';
 }
 
 export class Inbox {
@@ -41,10 +36,18 @@ export class Inbox {
     this.onLogout = onLogout;
     this.teams = [];
     this.threads = [];
+    this.next = null;
+    this.counts = null;
+    this.view = viewFromUrl();
     this.current = null; // the open thread's detail answer
-    this.events = null;
+    this.dividerSeq = null; // messages after this seq were new when the thread was opened
     this.refreshTimer = null;
+    this.pendingKinds = new Map(); // thread id -> event kind, until the next refresh
+    this.highlighted = new Map(); // thread id -> timer
     this.stopped = false;
+    this.live = new Live(this);
+    this.previews = new Previews(this);
+    this.templates = new Templates(this);
   }
 
   label(name) {
@@ -57,18 +60,31 @@ export class Inbox {
     $('whoami').textContent = this.keyring.username;
     $('logout').addEventListener('click', () => this.logout());
     $('duty-toggle').addEventListener('click', () => this.toggleDuty());
+    $('end-shift').addEventListener('click', () => this.endShift());
     $('reply-form').addEventListener('submit', (event) => this.send(event, 'reply'));
     $('note-form').addEventListener('submit', (event) => this.send(event, 'notes'));
+    $('handover-form').addEventListener('submit', (event) => this.handOver(event));
     for (const field of ['status', 'risk']) $(field).addEventListener('change', () => this.patch({ [field]: $(field).value }));
     $('assign').addEventListener('change', () => this.patch({ assigned_to: $('assign').value || null }));
+    for (const link of document.querySelectorAll('#views a.view')) {
+      link.addEventListener('click', (event) => {
+        event.preventDefault();
+        this.setView(link.dataset.view, true);
+      });
+    }
+    window.addEventListener('popstate', () => this.setView(viewFromUrl(), false));
+    $('more').addEventListener('click', () => this.loadMore().catch(() => this.problem(this.msg('msgFailed'))));
+    this.templates.start();
+    installShortcuts(this);
     await Promise.all([this.loadTeams(), this.loadThreads()]);
-    this.listen();
+    await this.live.start();
     await this.shareGrants();
+    this.templates.load().catch(() => {});
   }
 
   stop() {
     this.stopped = true;
-    if (this.events) this.events.close();
+    this.live.stop();
     clearTimeout(this.refreshTimer);
   }
 
@@ -80,9 +96,34 @@ export class Inbox {
     this.renderDuty();
   }
 
+  /** The first page of the view (as many rows as are shown now, so "show more" survives a refresh). */
   async loadThreads(background = false) {
-    this.threads = (await api('GET', '/api/v1/staff/threads', undefined, { background })).threads;
+    const limit = Math.min(500, Math.max(PAGE, this.threads.length));
+    const answer = await api('GET', `/api/v1/staff/threads?view=${this.view}&limit=${limit}`, undefined, { background });
+    this.threads = answer.threads;
+    this.next = answer.next;
+    this.counts = answer.counts;
     this.renderList();
+    this.renderCounts();
+    return answer;
+  }
+
+  async loadMore() {
+    if (!this.next) return;
+    const answer = await api('GET', `/api/v1/staff/threads?view=${this.view}&limit=${PAGE}&after=${encodeURIComponent(this.next)}`);
+    this.threads = [...this.threads, ...answer.threads];
+    this.next = answer.next;
+    this.counts = answer.counts;
+    this.renderList();
+    this.renderCounts();
+  }
+
+  setView(view, push) {
+    if (!VIEWS.includes(view)) return;
+    this.view = view;
+    if (push) history.pushState(null, '', `/staff?view=${view}`);
+    this.threads = [];
+    this.loadThreads().catch(() => this.problem(this.msg('msgFailed')));
   }
 
   /** Fetch the grants again (a teammate may have shared a key since the unlock). */
@@ -98,12 +139,52 @@ export class Inbox {
       (item) => !item.envelope.keys.some((entry) => this.keyring.teamKeys.has(entry.kid)),
     );
     if (needsKeys) await this.refreshKeys().catch(() => {});
+    const row = this.threads.find((t) => t.id === id);
+    if (!this.current || this.current.thread.id !== id) this.dividerSeq = row ? row.read_seq : null;
     this.current = detail;
     this.renderThread();
     this.renderList();
+    this.templates.renderPicker();
+    if (!background) await this.markRead(detail).catch(() => {});
+  }
+
+  /** Opening a thread reads it to its newest message; the server keeps the marker (per consultant). */
+  async markRead(detail) {
+    const last = detail.messages.length ? detail.messages[detail.messages.length - 1].seq : 0;
+    const row = this.threads.find((t) => t.id === detail.thread.id);
+    if (row && row.read_seq >= last) return;
+    await api('POST', `/api/v1/staff/threads/${encodeURIComponent(detail.thread.id)}/read`, { seq: last });
+    await this.loadThreads(true);
+  }
+
+  /** j / k: the next or previous thread in the list. */
+  step(delta) {
+    const ids = this.threads.map((t) => t.id);
+    if (!ids.length) return;
+    const at = this.current ? ids.indexOf(this.current.thread.id) : -1;
+    const next = ids[Math.min(ids.length - 1, Math.max(0, at === -1 ? 0 : at + delta))];
+    this.openThread(next)
+      .then(() => document.querySelector(`#threads .thread[data-id="${CSS.escape(next)}"] button`)?.focus())
+      .catch(() => this.problem(this.msg('msgFailed')));
   }
 
   // ---- actions ----
+
+  sealFor(thread, kind, payload) {
+    const place = this.current && this.current.thread.id === thread.id ? this.current.place : null;
+    if (place && place.v2) {
+      // Envelope v2 (issue 11): made with the key the thread is pinned to, at the next seq (a note: 0).
+      const pinned = place.pin && this.keyring.teamKeys.get(place.pin);
+      if (!pinned) throw new FristedCryptoError('wrong_key', this.msg('msgNoKey'));
+      const role = kind === 'reply' ? 'consultant' : 'note';
+      const at = this.crypto.binding(role, role === 'note' ? 0 : place.lastSeq + 1, thread.citizen_pk, pinned.pk);
+      return this.crypto.sealV2(payload, at, pinned.sk);
+    }
+    const key = this.keyring.currentKey(thread.team);
+    if (!key) throw new FristedCryptoError('wrong_key', this.msg('msgNoKey'));
+    const recipients = kind === 'reply' ? [unb64(thread.citizen_pk, 32), key.pk] : [key.pk];
+    return this.crypto.sealEnvelope(payload, recipients);
+  }
 
   async send(event, kind) {
     event.preventDefault();
@@ -119,18 +200,17 @@ export class Inbox {
     button.disabled = true;
     try {
       for (let attempt = 0; ; attempt += 1) {
-        let key = this.keyring.currentKey(thread.team);
-        if (!key) {
-          await this.refreshKeys();
-          key = this.keyring.currentKey(thread.team);
-          if (!key) throw new FristedCryptoError('wrong_key', this.msg('msgNoKey'));
-        }
-        const recipients = kind === 'reply' ? [unb64(thread.citizen_pk, 32), key.pk] : [key.pk];
-        const envelope = this.crypto.sealEnvelope({ text }, recipients);
+        if (!this.keyring.currentKey(thread.team)) await this.refreshKeys();
+        const envelope = this.sealFor(thread, kind, { text });
         try {
           await api('POST', `/api/v1/staff/threads/${encodeURIComponent(thread.id)}/${kind}`, { envelope });
           break;
         } catch (err) {
+          // Someone wrote meanwhile (envelope v2 binds the seq): read the thread again and re-seal.
+          if (err instanceof ApiError && err.code === 'stale_seq' && attempt < 3) {
+            await this.openThread(thread.id, true);
+            continue;
+          }
           // The team key was rotated since this page read it: learn the new one and seal again.
           if (!(err instanceof ApiError && err.code === 'stale_team_key' && attempt === 0)) throw err;
           await this.refreshKeys();
@@ -138,9 +218,51 @@ export class Inbox {
       }
       box.value = '';
       this.say(this.msg('msgSent'));
-      await Promise.all([this.openThread(thread.id), this.loadThreads()]);
+      await this.openThread(thread.id);
+      await this.loadThreads();
     } catch (err) {
       this.problem(err instanceof FristedCryptoError ? this.msg('msgNoKey') : this.msg('msgFailed'));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Assign to a teammate (or back to the team) with an optional internal note, in one request. */
+  async handOver(event) {
+    event.preventDefault();
+    if (!this.current) return;
+    const thread = this.current.thread;
+    const to = $('handover-to').value || null;
+    const text = $('handover-note').value;
+    const button = $('handover');
+    button.disabled = true;
+    try {
+      const body = { to };
+      if (text.trim()) body.note = this.sealFor(thread, 'note', { text });
+      await api('POST', `/api/v1/staff/threads/${encodeURIComponent(thread.id)}/handover`, body);
+      $('handover-note').value = '';
+      this.say(this.msg('msgHanded'));
+      await Promise.all([this.openThread(thread.id, true), this.loadThreads()]);
+    } catch (err) {
+      this.problem(err instanceof FristedCryptoError ? this.msg('msgNoKey') : this.msg('msgFailed'));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async endShift() {
+    const button = $('end-shift');
+    button.disabled = true;
+    try {
+      const ended = await api('POST', '/api/v1/staff/shift/end', {});
+      const given = Object.values(ended.handed_over).reduce((a, b) => a + b, 0);
+      const text = fill(this.msg('msgShiftEnded'), { given, team: ended.to_team });
+      this.say(text);
+      $('live-status').textContent = text;
+      await Promise.all([this.loadTeams(), this.loadThreads()]);
+      if (this.current) await this.openThread(this.current.thread.id, true);
+    } catch {
+      this.problem(this.msg('msgFailed'));
     } finally {
       button.disabled = false;
     }
@@ -151,10 +273,11 @@ export class Inbox {
     try {
       const updated = await api('PATCH', `/api/v1/staff/threads/${encodeURIComponent(this.current.thread.id)}`, changes);
       this.current.thread = { ...this.current.thread, ...updated };
-      this.threads = this.threads.map((t) => (t.id === updated.id ? updated : t));
+      this.threads = this.threads.map((t) => (t.id === updated.id ? { ...t, ...updated } : t));
       this.renderThread();
       this.renderList();
       this.say(this.msg('msgSaved'));
+      this.loadThreads(true).catch(() => {});
     } catch {
       this.problem(this.msg('msgFailed'));
       this.renderThread();
@@ -202,45 +325,58 @@ export class Inbox {
       if (grants.length) await api('POST', '/api/v1/staff/grants', { grants });
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) throw err;
-      // Not fatal: the next unlock tries again.
+      // Not fatal: the next event or unlock tries again.
     }
   }
 
-  // ---- live events ----
+  // ---- live events (live.mjs delivers them) ----
 
-  listen() {
-    if (this.stopped) return;
-    const source = new EventSource('/api/v1/staff/events');
-    this.events = source;
-    for (const kind of KINDS) {
-      source.addEventListener(kind, (event) => {
-        let thread = '';
-        try {
-          thread = JSON.parse(event.data).thread;
-        } catch {
-          return;
-        }
-        if (kind !== 'thread_changed') this.say(this.msg('msgNewActivity'));
-        this.scheduleRefresh(thread);
-      });
-    }
-    source.addEventListener('error', () => {
-      if (source.readyState !== EventSource.CLOSED || this.stopped) return;
-      // Refused (the session ended) or gone: find out which; a 401 locks the page.
-      api('GET', '/api/v1/staff/teams', undefined, { background: true })
-        .then(() => setTimeout(() => this.listen(), 3000))
-        .catch(() => {});
-    });
-  }
-
-  scheduleRefresh(threadId) {
+  onEvent(kind, threadId) {
+    const known = this.pendingKinds.get(threadId);
+    if (!known || kind !== 'thread_changed') this.pendingKinds.set(threadId, kind);
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refresh().catch(() => {}), 50);
+  }
+
+  async refresh() {
+    const kinds = new Map(this.pendingKinds);
+    this.pendingKinds.clear();
     const openId = this.current && this.current.thread.id;
-    this.refreshTimer = setTimeout(() => {
-      const work = [this.loadThreads(true)];
-      if (openId && openId === threadId) work.push(this.openThread(openId, true));
-      Promise.all(work).catch(() => {});
-    }, 50);
+    const work = [this.loadThreads(true)];
+    if (openId && kinds.has(openId)) work.push(this.openThread(openId, true));
+    await Promise.all(work);
+    for (const id of kinds.keys()) this.highlight(id);
+    const arrivals = [...kinds.values()].filter((kind) => kind !== 'thread_changed');
+    if (arrivals.length) this.live.arrived(arrivals.includes('message_new') ? 'message_new' : 'thread_new', this.counts ? this.counts.unread : 0);
+  }
+
+  onTeamEvent(kind) {
+    if (kind === 'grants_pending') {
+      this.shareGrants().catch(() => {});
+      this.loadTeams(true).catch(() => {});
+      return;
+    }
+    const waiting = !$('key-wait').hidden;
+    this.refreshKeys()
+      .then(() => this.loadTeams(true))
+      .then(() => {
+        this.previews.forget();
+        this.renderList();
+        if (this.current) this.renderThread();
+        if (waiting && $('key-wait').hidden) this.say(this.msg('msgKeysShared'));
+        return this.templates.load();
+      })
+      .catch(() => {});
+  }
+
+  /** A row that moved or changed is marked for a few seconds (and stays marked across refreshes meanwhile). */
+  highlight(id) {
+    clearTimeout(this.highlighted.get(id));
+    this.highlighted.set(id, setTimeout(() => {
+      this.highlighted.delete(id);
+      document.querySelector(`#threads .thread[data-id="${CSS.escape(id)}"]`)?.classList.remove('moved');
+    }, HIGHLIGHT_MS));
+    document.querySelector(`#threads .thread[data-id="${CSS.escape(id)}"]`)?.classList.add('moved');
   }
 
   // ---- rendering ----
@@ -255,33 +391,57 @@ export class Inbox {
     $('thread-error').hidden = false;
   }
 
+  renderCounts() {
+    for (const link of document.querySelectorAll('#views a.view')) {
+      const view = link.dataset.view;
+      if (view === this.view) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+      const count = link.querySelector('.count');
+      if (count && this.counts) count.textContent = String(this.counts[view]);
+    }
+    this.live.showUnread(this.counts ? this.counts.unread : 0);
+  }
+
+  renderRow(thread, openId) {
+    const item = element('li', 'thread');
+    item.dataset.id = thread.id;
+    item.dataset.status = thread.status;
+    item.dataset.risk = thread.risk;
+    item.dataset.unread = String(Boolean(thread.unread));
+    item.dataset.needsReply = String(Boolean(thread.needs_reply));
+    if (thread.unread) item.classList.add('unread');
+    if (this.highlighted.has(thread.id)) item.classList.add('moved');
+    const button = element('button', 'thread-open');
+    button.type = 'button';
+    if (thread.id === openId) button.setAttribute('aria-current', 'true');
+    const line = element('span', 'row-badges');
+    if (thread.unread) line.append(element('span', 'badge unread-marker', this.label('Unread')));
+    line.append(
+      element('span', `badge risk-${thread.risk}`, this.label(`Risk${cap(thread.risk)}`) || thread.risk),
+      element('span', `badge status-${thread.status}`, this.label(`Status${cap(thread.status)}`) || thread.status),
+    );
+    if (thread.needs_reply) {
+      line.append(element('span', 'badge needs-reply', `${this.label('NeedsReply')} · ${fill(this.label('WaitingFor'), { time: since(thread.waiting_since) })}`));
+    }
+    if (thread.sealed_by === 'server') line.append(element('span', 'badge sealed-server', this.label('Server')));
+    const preview = element('span', 'preview', '…');
+    const assignee = element('span', 'assignee', thread.assigned_to === this.keyring.username
+      ? `${thread.assigned_to} (${this.label('You')})` : thread.assigned_to || this.label('Unassigned'));
+    const when = element('span', 'when');
+    when.append(timeElement(thread.last_activity), ` · ${this.label('Expires')} `, timeElement(thread.expires));
+    button.append(line, preview, assignee, when);
+    button.addEventListener('click', () => this.openThread(thread.id).catch(() => this.problem(this.msg('msgFailed'))));
+    item.append(button);
+    this.previews.attach(item, thread);
+    return item;
+  }
+
   renderList() {
-    const list = $('threads');
     const openId = this.current && this.current.thread.id;
-    const items = this.threads.map((thread) => {
-      const item = element('li', 'thread');
-      item.dataset.id = thread.id;
-      item.dataset.status = thread.status;
-      item.dataset.risk = thread.risk;
-      const button = element('button', 'thread-open');
-      button.type = 'button';
-      if (thread.id === openId) button.setAttribute('aria-current', 'true');
-      button.append(
-        element('span', `badge status-${thread.status}`, this.label(`Status${cap(thread.status)}`) || thread.status),
-        element('span', `badge risk-${thread.risk}`, this.label(`Risk${cap(thread.risk)}`) || thread.risk),
-        element('span', 'assignee', thread.assigned_to === this.keyring.username
-          ? `${thread.assigned_to} (${this.label('You')})` : thread.assigned_to || this.label('Unassigned')),
-      );
-      if (thread.sealed_by === 'server') button.append(element('span', 'badge sealed-server', this.label('Server')));
-      const when = element('span', 'when');
-      when.append(timeElement(thread.last_activity), ` · ${this.label('Expires')} `, timeElement(thread.expires));
-      button.append(when);
-      button.addEventListener('click', () => this.openThread(thread.id).catch(() => this.problem(this.msg('msgFailed'))));
-      item.append(button);
-      return item;
-    });
+    const items = this.threads.map((thread) => this.renderRow(thread, openId));
     if (!items.length) items.push(element('li', 'hint empty', this.msg('msgNone')));
-    list.replaceChildren(...items);
+    $('threads').replaceChildren(...items);
+    $('more').hidden = !this.next;
   }
 
   renderThread() {
@@ -300,31 +460,57 @@ export class Inbox {
     $('status').value = thread.status;
     $('risk').value = thread.risk;
     const team = this.teams.find((t) => t.id === thread.team);
-    const assign = $('assign');
-    const options = [element('option', '', this.label('Unassigned'))];
-    options[0].value = '';
-    for (const member of team ? team.members : []) {
-      const option = element('option', '', member.username);
-      option.value = member.username;
-      options.push(option);
+    const members = team ? team.members : [];
+    const option = (value, text) => {
+      const node = element('option', '', text);
+      node.value = value;
+      return node;
+    };
+    $('assign').replaceChildren(option('', this.label('Unassigned')), ...members.map((m) => option(m.username, m.username)));
+    $('assign').value = thread.assigned_to || '';
+    $('handover-to').replaceChildren(
+      ...members.filter((m) => m.username !== this.keyring.username).map((m) => option(m.username, m.username)),
+      option('', this.label('BackToTeam')),
+    );
+    // The team reader's rule (crypto/README.md "Envelope v2"): only what verifies is its sender's.
+    const sks = new Map([...this.keyring.teamKeys].map(([kid, key]) => [kid, key.sk]));
+    const read = this.crypto.readAsTeam(messages, notes, thread.citizen_pk, sks, this.crypto.openEnvelope);
+    const verdicts = new Map(read.messages.map((r) => [r.seq, r]));
+    this.current.place = {
+      v2: messages.length > 0 && messages[0].envelope.v === 2,
+      pin: read.pin,
+      lastSeq: messages.reduce((last, m) => Math.max(last, m.seq), 0),
+    };
+    const entries = [];
+    for (const message of messages) {
+      if (this.dividerSeq !== null && message.seq > this.dividerSeq && !entries.some((e) => e.id === 'new-divider')) {
+        const divider = element('li', 'divider', this.label('NewMessages'));
+        divider.id = 'new-divider';
+        divider.setAttribute('role', 'separator');
+        entries.push(divider);
+      }
+      entries.push(this.renderEntry('message', message.from, message, '', verdicts.get(message.seq)));
     }
-    assign.replaceChildren(...options);
-    assign.value = thread.assigned_to || '';
-    $('messages').replaceChildren(...messages.map((message) => this.renderEntry('message', message.from, message)));
-    $('notes').replaceChildren(...notes.map((note) => this.renderEntry('note', 'consultant', note, note.author)));
+    $('messages').replaceChildren(...entries);
+    $('notes').replaceChildren(...notes.map((note, i) => this.renderEntry('note', 'consultant', note, note.author, read.notes[i])));
   }
 
-  renderEntry(className, from, entry, author = '') {
+  renderEntry(className, from, entry, author = '', verdict = null) {
+    const shown = verdict || { verified: false, text: null };
     const item = element('li', className);
     item.dataset.from = from;
-    const who = element('p', 'who', author || this.label(from === 'citizen' ? 'Citizen' : 'Consultant'));
+    if (!shown.verified) item.dataset.verified = 'false';
+    if (entry.seq !== undefined) item.dataset.seq = String(entry.seq);
+    // An unverified message is never presented as its named sender's words.
+    const who = element('p', 'who', !shown.verified ? this.label('Unverified')
+      : author || this.label(from === 'citizen' ? 'Citizen' : 'Consultant'));
     who.append(' ', timeElement(entry.at));
     const text = element('p', 'text');
-    try {
-      text.textContent = this.keyring.open(entry.envelope).text;
-    } catch (err) {
+    if (shown.text !== null) text.textContent = shown.text;
+    else {
       text.classList.add('unreadable');
-      text.textContent = err instanceof FristedCryptoError && err.code === 'wrong_key' ? this.msg('msgNoKey') : this.msg('msgUnreadable');
+      const held = (entry.envelope.keys || []).some((k) => this.keyring.teamKeys.has(k.kid));
+      text.textContent = held ? this.msg('msgUnverified') : this.msg('msgNoKey');
     }
     item.append(who, text);
     return item;
@@ -336,6 +522,23 @@ export class Inbox {
     button.setAttribute('aria-pressed', String(on));
     button.textContent = on ? this.label('OnDuty') : this.label('OffDuty');
     button.classList.toggle('on', on);
+  }
+
+  /** A member without a team's key is told who can share it (and that it happens when their inbox is open). */
+  renderKeyWait() {
+    const lines = [];
+    for (const team of this.teams) {
+      if (!team.current_kid || this.keyring.teamKeys.has(team.current_kid)) continue;
+      const holders = team.members.filter((m) => m.holds_key && m.username !== this.keyring.username);
+      holders.sort((a, b) => Number(b.on_duty) - Number(a.on_duty));
+      const names = holders.map((m) => (m.on_duty ? `${m.username} (${this.label('OnDuty')})` : m.username)).join(', ');
+      lines.push(holders.length
+        ? fill(this.msg('msgKeyWait'), { team: team.name, holders: names })
+        : fill(this.msg('msgKeyWaitNobody'), { team: team.name }));
+    }
+    const box = $('key-wait');
+    box.textContent = lines.join(' ');
+    box.hidden = lines.length === 0;
   }
 
   renderTeams() {
@@ -360,10 +563,7 @@ export class Inbox {
       section.append(current, list);
       return section;
     }));
+    this.renderKeyWait();
+    this.templates.render();
   }
 }
-
-function cap(word) {
-  return word ? word[0].toUpperCase() + word.slice(1) : '';
-}
-
