@@ -14,6 +14,7 @@ from gateway.notify import HUB, stream_events
 from gateway.services import enrolment, grants, inbox, listing, login, reads, sessions, templates
 from gateway.services import handover as handover_service
 from gateway.services.consultants import Enrolment, teams_of
+from gateway.services.teams import ID_RE
 from gateway.staffauth import identify, identity
 
 routes = web.RouteTableDef()
@@ -27,8 +28,10 @@ MAX_ID = 2**31 - 1
 
 def _username(data: dict[str, Any]) -> str:
     username = data["username"]
-    if not 1 <= len(username) <= MAX_USERNAME:
-        raise BadRequest("bad_username", f"a username is 1-{MAX_USERNAME} characters")
+    # The enrolment alphabet, checked before anything (counter, audit line) is recorded:
+    # a name with control characters or markup never reaches the log or the database.
+    if not ID_RE.match(username):
+        raise BadRequest("bad_username", f"a username is 1-{MAX_USERNAME} of a-z, 0-9, '-' and '_'")
     return username
 
 

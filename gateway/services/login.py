@@ -8,11 +8,22 @@ resets the count, and a count whose last block ended a day ago is forgotten,
 so the real user is never locked out for longer than the cap. Unknown
 usernames get the same schedule in `rate_limits`, keyed by a keyed hash of
 the name, so the answers do not reveal who exists. No address is used.
+
+Strangers cannot lock a consultant out of their own browser (OWASP "device
+cookies"): a successful login sets `fristed_device`, a random device id with a
+MAC over the username (HttpOnly, SameSite=Strict, sent only to the login
+call). A login attempt that brings a valid device cookie for that username is
+a trusted one: the account's block (made by untrusted failures) does not apply
+to it and its failures do not count towards it; instead its own failures are
+counted per device cookie, on the same schedule, so a stolen cookie gives no
+unbounded guessing either. A cookie made for one username is worth nothing
+for another.
 """
 
 import datetime as dt
 import hmac
 import math
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -21,7 +32,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crypto import b64
+from crypto import CryptoError, b64, unb64
 from crypto.encoding import blake2b
 from gateway import secretbox
 from gateway.db import Database, utcnow
@@ -37,6 +48,7 @@ MAX_BLOCK_SECONDS = 15 * 60
 FORGET_AFTER = dt.timedelta(days=1)
 TOTP_INTERVAL = 30
 BUCKET_PREFIX = "login:"
+DEVICE_PREFIX = "device:"
 
 
 def block_seconds(failures: int) -> int:
@@ -91,6 +103,29 @@ async def prelogin(db: Database, settings: Settings, username: str) -> Prelogin:
 class LoginResult:
     token: str
     answer: dict
+    device_cookie: str = ""
+
+
+def _device_mac(settings: Settings, username: str, device_id: bytes) -> bytes:
+    return secretbox.keyed_hash(settings.secret_key, "device cookie", username.encode("utf-8") + b"\0" + device_id)
+
+
+def make_device_cookie(settings: Settings, username: str, device_id: bytes | None = None) -> str:
+    """`b64(device id).b64(MAC(username, device id))`: the username itself is not in the cookie."""
+    device_id = device_id or secrets.token_bytes(16)
+    return f"{b64(device_id)}.{b64(_device_mac(settings, username, device_id))}"
+
+
+def trusted_device(settings: Settings, username: str, cookie: str | None) -> bytes | None:
+    """The device id of a device cookie that is valid for `username`, or None."""
+    if not cookie or len(cookie) > 100:
+        return None
+    device, _, mac = cookie.partition(".")
+    try:
+        device_id, given = unb64(device, length=16), unb64(mac, length=32)
+    except CryptoError:
+        return None
+    return device_id if hmac.compare_digest(given, _device_mac(settings, username, device_id)) else None
 
 
 async def grants_of(session: AsyncSession, username: str) -> list[dict]:
@@ -119,15 +154,21 @@ async def keys_answer(session: AsyncSession, consultant: Consultant) -> dict:
     }
 
 
-async def login(db: Database, settings: Settings, username: str, auth_key: bytes, code: str) -> LoginResult:
+async def login(
+    db: Database, settings: Settings, username: str, auth_key: bytes, code: str, device_cookie: str | None = None
+) -> LoginResult:
+    """Log in; `device_cookie` is the request's `fristed_device` cookie, if any."""
+    device_id = trusted_device(settings, username, device_cookie)
     try:
-        return await _login(db, settings, username, auth_key, code)
+        return await _login(db, settings, username, auth_key, code, device_id)
     except IntegrityError:
         # Two first failures for the same unknown name at once (PostgreSQL): one counter row wins.
         raise bad_login() from None
 
 
-async def _login(db: Database, settings: Settings, username: str, auth_key: bytes, code: str) -> LoginResult:
+async def _login(
+    db: Database, settings: Settings, username: str, auth_key: bytes, code: str, device_id: bytes | None
+) -> LoginResult:
     now = utcnow()
     failure: ApiError
     async with db.write() as session:
@@ -135,19 +176,28 @@ async def _login(db: Database, settings: Settings, username: str, auth_key: byte
         if consultant is None or consultant.status != "active" or consultant.auth_hash is None:
             failure = await _fail_unknown(session, settings, username, now)
         else:
-            wait = _blocked_for(consultant, now)
+            # A trusted device answers to its own counter, never to the account's block.
+            bucket = _device_bucket(settings, device_id) if device_id else None
+            wait = await _bucket_wait(session, bucket, now) if bucket else _blocked_for(consultant, now)
             if wait:
                 failure = RateLimited(wait, "too many failed logins; try again later")
             else:
                 step = _verify(settings, consultant, auth_key, code)
                 if step is not None:
                     consultant.totp_last_step = step
-                    consultant.failed_logins = 0
-                    consultant.login_blocked_until = None
+                    if bucket:
+                        await session.execute(delete(RateLimit).where(RateLimit.bucket == bucket))
+                    else:
+                        consultant.failed_logins = 0
+                        consultant.login_blocked_until = None
                     token, csrf = await sessions.create(session, settings, username)
                     audit.record(session, username, "staff.login")
-                    return LoginResult(token, {"csrf": csrf, **await keys_answer(session, consultant)})
-                failure = _fail_known(session, consultant, now)
+                    answer = {"csrf": csrf, **await keys_answer(session, consultant)}
+                    return LoginResult(token, answer, make_device_cookie(settings, username, device_id))
+                if bucket:
+                    failure = await _fail_bucket(session, bucket, username, now)
+                else:
+                    failure = _fail_known(session, consultant, now)
     # Outside the transaction: the failure count is committed, then the caller hears about it.
     raise failure
 
@@ -182,10 +232,31 @@ def _fail_known(session: AsyncSession, consultant: Consultant, now: dt.datetime)
     return bad_login()
 
 
+def _device_bucket(settings: Settings, device_id: bytes) -> str:
+    return DEVICE_PREFIX + b64(secretbox.keyed_hash(settings.secret_key, "device bucket", device_id))
+
+
+def _seconds(now: dt.datetime) -> int:
+    return int(now.replace(tzinfo=dt.UTC).timestamp())
+
+
+async def _bucket_wait(session: AsyncSession, bucket: str, now: dt.datetime) -> int:
+    """Seconds a counter in `rate_limits` still blocks (0: not blocked)."""
+    row = await session.scalar(select(RateLimit).where(RateLimit.bucket == bucket))
+    if row is None or _seconds(now) - row.window_start > FORGET_AFTER.total_seconds() + MAX_BLOCK_SECONDS:
+        return 0
+    return max(0, row.window_start + block_seconds(row.count) - _seconds(now))
+
+
 async def _fail_unknown(session: AsyncSession, settings: Settings, username: str, now: dt.datetime) -> ApiError:
     """The same schedule as a real account, counted in `rate_limits` (count, time of the last failure)."""
     bucket = BUCKET_PREFIX + b64(secretbox.keyed_hash(settings.secret_key, "login bucket", username.encode("utf-8")))
-    now_s = int(now.replace(tzinfo=dt.UTC).timestamp())
+    return await _fail_bucket(session, bucket, username, now)
+
+
+async def _fail_bucket(session: AsyncSession, bucket: str, username: str, now: dt.datetime) -> ApiError:
+    """Count a failure in `rate_limits` (an unknown name's or a trusted device's counter)."""
+    now_s = _seconds(now)
     row = await session.scalar(select(RateLimit).where(RateLimit.bucket == bucket).with_for_update())
     if row is not None and now_s - row.window_start > FORGET_AFTER.total_seconds() + MAX_BLOCK_SECONDS:
         row.count = 0
@@ -194,10 +265,13 @@ async def _fail_unknown(session: AsyncSession, settings: Settings, username: str
         if wait > 0:
             return RateLimited(wait, "too many failed logins; try again later")
     if row is None:
-        # Forget stale counters now and then, so unknown names do not pile up.
+        # Forget stale counters now and then, so unknown names and old devices do not pile up.
         horizon = now_s - int(FORGET_AFTER.total_seconds()) - MAX_BLOCK_SECONDS
         await session.execute(
-            delete(RateLimit).where(RateLimit.bucket.startswith(BUCKET_PREFIX), RateLimit.window_start < horizon)
+            delete(RateLimit).where(
+                RateLimit.bucket.startswith(BUCKET_PREFIX) | RateLimit.bucket.startswith(DEVICE_PREFIX),
+                RateLimit.window_start < horizon,
+            )
         )
         row = RateLimit(bucket=bucket, window_start=now_s, count=0)
         session.add(row)

@@ -21,6 +21,10 @@ from gateway.models import Consultant, StaffSession
 from gateway.settings import Settings
 
 COOKIE = "fristed_staff"
+# OWASP device cookie (gateway.services.login): only the login call ever sees it.
+DEVICE_COOKIE = "fristed_device"
+DEVICE_COOKIE_PATH = "/api/v1/staff/login"
+DEVICE_COOKIE_DAYS = 180
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 # last_seen is written at most once a minute per session, not on every call.
 TOUCH_EVERY = dt.timedelta(seconds=60)
@@ -116,6 +120,12 @@ def cookie_secure(request: web.Request) -> bool:
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     # No Max-Age: a browser session cookie; the server enforces the idle and absolute limits.
     response.set_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict", secure=cookie_secure(request))
+
+
+def set_device_cookie(request: web.Request, response: web.StreamResponse, value: str) -> None:
+    """The login's device cookie (`gateway.services.login`): sent back only to the login call."""
+    response.set_cookie(DEVICE_COOKIE, value, path=DEVICE_COOKIE_PATH, max_age=DEVICE_COOKIE_DAYS * 86400,
+                        httponly=True, samesite="Strict", secure=cookie_secure(request))
 
 
 def clear_cookie(request: web.Request, response: web.StreamResponse) -> None:
