@@ -26,12 +26,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any
 
 import aiosmtplib
@@ -166,8 +167,9 @@ class EventHub:
         condition = Event.id > self.high
         if gaps:
             condition = or_(condition, Event.id.in_(gaps))
-        async with self.db.read() as session:
-            rows = (await session.scalars(select(Event).where(condition).order_by(Event.id).limit(BATCH))).all()
+        query = select(Event.id, Event.team_id, Event.kind, Event.thread_id).where(condition).order_by(Event.id).limit(BATCH)
+        # Core on the loop's own SQLite reader (`Database.read_core`): this runs after every write batch.
+        rows = await self.db.read_core(lambda conn: conn.execute(query).all())
         for row in rows:
             self.seen[row.id] = now
             self.high = max(self.high, row.id)
@@ -305,9 +307,12 @@ def notification(smtp: SmtpSettings, to: str) -> EmailMessage:
     message["From"] = smtp.sender
     message["To"] = to
     message["Subject"] = MAIL_SUBJECT
-    message["Date"] = formatdate(usegmt=True)
+    # The minute only: the mail must not date the citizen's message that caused it (issue 10).
+    now = time.time()
+    message["Date"] = formatdate(now - now % 60, usegmt=True)
     # The sender's domain, not this machine's name.
-    message["Message-ID"] = make_msgid(domain=smtp.sender.rpartition("@")[2] or "localhost")
+    # Random only: make_msgid() would embed the exact time and the process id.
+    message["Message-ID"] = f"<{secrets.token_hex(16)}@{smtp.sender.rpartition('@')[2] or 'localhost'}>"
     message.set_content(MAIL_BODY)
     return message
 
