@@ -57,3 +57,23 @@ async def test_the_enrolment_page_has_its_contract_ids(staff):
     assert response.status == 200
     assert {"passphrase", "passphrase2", "totp-qr", "totp", "enroll", "totp-secret", "strength"} <= ids(html)
     assert_strict(response, html)
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("da", ["Afslut min vagt", "Mangler svar", "Tastaturgenveje", "Svarskabeloner", "Overdrag"]),
+    ("en", ["End my shift", "Needs a reply", "Keyboard shortcuts", "Reply templates", "Hand over"]),
+])
+async def test_the_inbox_speaks_danish_and_english_with_landmarks_views_and_shortcuts(staff, world, lang, words):
+    alice = await login(staff, world, world.members["alice"])
+    response = await staff.get(f"/staff?lang={lang}&view=needs_reply", headers=alice.headers(csrf=False))
+    html = await response.text()
+    assert response.status == 200 and f'<html lang="{lang}"' in html
+    for word in words:
+        assert word in html, word
+    assert html.count("<main") == 1 and "<header" in html and 'aria-labelledby="threads-title"' in html
+    assert {"views", "live-status", "connection", "key-wait", "end-shift", "help-button", "shortcuts", "template-pick",
+            "handover-to", "handover-note", "handover", "templates", "notify-desktop", "notify-sound", *INBOX_IDS} <= ids(html)
+    # The views are plain links; the one in the address is marked current (no device storage involved).
+    assert re.search(r'<a class="view" href="/staff\?view=needs_reply" data-view="needs_reply" aria-current="page">', html)
+    assert len(re.findall(r'<a class="view" href="/staff\?view=\w+"', html)) == 6
+    assert_strict(response, html)
