@@ -121,11 +121,13 @@ async def staff_login(url: str, username: str, passphrase: str, totp_secret: str
 
 
 async def sse_latencies(url: str, staff: Staff, data: CitizenData, *, probes: int, seconds: float,
-                        wait: float = 5.0) -> tuple[list[float], int]:
+                        wait: float = 5.0, write_url: str | None = None) -> tuple[list[float], int]:
     """Create threads one at a time and time each until its `thread_new` reaches an open inbox stream.
 
     Returns (latencies in ms, probes that got no event within `wait` s). Other load
     (wrk replies) makes `message_new` events only, so a `thread_new` is the probe's.
+    With `write_url` the threads are created through another gateway process than the
+    one holding the stream.
     """
     arrivals: asyncio.Queue[float] = asyncio.Queue()
     latencies: list[float] = []
@@ -158,7 +160,7 @@ async def sse_latencies(url: str, staff: Staff, data: CitizenData, *, probes: in
                 pk, envelope = pool[n % len(pool)]
                 body = create_body(data.team, pk, envelope, b64(secrets.token_bytes(32)))
                 started = time.monotonic()
-                async with http.post(url + "/api/v1/threads", data=body,
+                async with http.post((write_url or url) + "/api/v1/threads", data=body,
                                      headers={"Content-Type": "application/json"}) as answer:
                     await answer.read()
                     if answer.status != 201:

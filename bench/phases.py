@@ -396,12 +396,17 @@ def postgres(run: Run) -> None:
                 one.append(wrk.run(first.url, **kwargs).rps)
                 pair = [wrk.start(url, threads=1, connections=8, **kwargs) for url in (first.url, second.url)]
                 two.append(sum(wrk.finish(p, run.seconds).rps for p in pair))
+            # Issue 14: an inbox on one process hears of a thread created through another.
+            staff = asyncio.run(clients.staff_login(first.url, "demo", demo.passphrase, demo.totp_secret))
+            across, lost = asyncio.run(clients.sse_latencies(first.url, staff, data, probes=30, seconds=10,
+                                                             write_url=second.url))
         finally:
             first.stop()
             second.stop()
     finally:
         cluster.stop()
     run.figures["pg.ratio"] = statistics.median(two) / statistics.median(one)
+    run.figures["pg.sse_across_p99_ms"] = clients.percentile(across + [5000.0] * lost, 99)
     run.sections.append(("1 vs 2 gateway processes on PostgreSQL", "\n".join([
         f"A throwaway {Cluster.version()} cluster with its durable defaults (`fsync=on`, `synchronous_commit=on`) "
         "on the same machine, two `fristed serve` processes on it. Creations (`POST /api/v1/threads`): one process "
@@ -411,6 +416,8 @@ def postgres(run: Run) -> None:
         f"- 1 process: {statistics.median(one):,.0f} creations/s ({_cell(one)})",
         f"- 2 processes: {statistics.median(two):,.0f} creations/s ({_cell(two)})",
         f"- ratio: {run.figures['pg.ratio']:.2f}× (on 2 cores shared by wrk, PostgreSQL and both gateways)",
+        f"- request → SSE event across processes (stream on one process, creations one at a time through the "
+        f"other, idle): {clients.summary(across)}; no event within 5 s: {lost}",
     ])))
 
 
