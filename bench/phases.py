@@ -151,8 +151,15 @@ def http_throughput(run: Run) -> None:
         rows.append(_wrk_row(name, rs, ratio))
     if rss:
         run.figures["rss.peak_mb"] = max(rss)
-    run.commands.append(f"wrk -t2 -c16 -d{run.seconds:g}s --timeout=2s -s bench/wrk.lua URL  "
-                        f"({rounds} rounds, round-robin over the scenarios, after a 1 s warm-up each)")
+    run.commands.append(f"# {rounds} rounds, round-robin over the scenarios, after a 1 s warm-up each:")
+    for name, kwargs in scenarios:
+        env = " ".join(f"BENCH_{k.upper()}={Path(str(v)).name if k == 'data' else v}" for k, v in kwargs.items()
+                       if k in ("mode", "path", "data"))
+        url = str(kwargs["url"])
+        target = ("$BARE_JSON" if url == main.bare_json else "$INSERT" if url == main.insert
+                  else "$GATEWAY" + url[len(g):])
+        run.commands.append(f"{env + ' ' if env else ''}wrk -t2 -c16 -d{run.seconds:g}s --timeout={wrk.TIMEOUT_S:g}s "
+                            f"-s bench/wrk.lua {target}   # {name}")
     run.sections.append(("Throughput (wrk -t2 -c16, loopback)", "\n".join([
         f"Medians of {rounds} rounds of {run.seconds:g} s each. Requests per second count 2xx answers only. "
         "Latencies are wrk's (ms), p50/p99 as medians over the rounds, max over all rounds; a round in which "
