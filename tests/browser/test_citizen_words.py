@@ -52,6 +52,11 @@ def test_every_citizen_page_says_what_to_do_in_danger_in_its_language(browser: B
             if path == "/":
                 box = emergency.bounding_box()
                 assert box is not None and box["y"] + box["height"] <= VIEWPORT["height"], (lang, box)
+                # The language links: at the top of the page, targets of at least 24 px.
+                for link in page.locator("nav.language-bar a").all():
+                    target = link.bounding_box()
+                    assert target is not None and target["y"] < 200, (lang, target)
+                    assert target["height"] >= 24 and target["width"] >= 24, (lang, link.inner_text(), target)
             if lang != "en":
                 english = ENGLISH.findall(visible_text_without_names(page))
                 assert english == [], (lang, path, english)
