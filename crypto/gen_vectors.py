@@ -17,6 +17,8 @@ from crypto.errors import CryptoError
 from crypto.gen_vectors_v2 import KINDS as V2_KINDS
 from crypto.gen_vectors_v2 import OUTCOMES as V2_OUTCOMES
 from crypto.gen_vectors_v2 import build as v2_vectors
+from crypto.gen_vectors_pow import KINDS as POW_KINDS
+from crypto.gen_vectors_pow import build as pow_vectors
 
 PATH = Path(__file__).with_name("vectors.json")
 # Real deployment cost for the code derivation; cheaper for the rest so the
@@ -166,10 +168,10 @@ def build() -> dict:
         "comment": "Fristed crypto v1 test vectors; written by `python -m crypto.gen_vectors`; schema in crypto/README.md.",
         # Each section adds its kinds, outcomes and vectors here (envelope v2: crypto/gen_vectors_v2.py).
         "kinds": ["code_normalise", "check_digit", "citizen_keys", "staff_keys", "key_blob_seal",
-                  "key_blob_open", "envelope_seal", "envelope_open", "kid", "public_key", *V2_KINDS],
+                  "key_blob_open", "envelope_seal", "envelope_open", "kid", "public_key", *V2_KINDS, *POW_KINDS],
         "outcomes": ["ok", CryptoError.PARSE, CryptoError.AUTHENTICATION, CryptoError.WRONG_KEY,
                      CryptoError.BAD_CHECK_DIGIT, CryptoError.BAD_LENGTH, *V2_OUTCOMES],
-        "vectors": code_vectors() + citizen_vectors() + staff_vectors() + envelope_vectors() + v2_vectors(fixed),
+        "vectors": code_vectors() + citizen_vectors() + staff_vectors() + envelope_vectors() + v2_vectors(fixed) + pow_vectors(fixed),
     }
 
 

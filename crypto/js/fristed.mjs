@@ -5,6 +5,7 @@
 // node_modules) and in the browser (crypto/js/sodium-browser.mjs, served from
 // our own origin). crypto/vectors.json pins it to the Python half byte for byte.
 import { envelope2 } from './envelope2.mjs';
+import { withPow } from './pow.mjs';
 
 /** One error type; `code` matches crypto/errors.py (parse, authentication, wrong_key, binding, bad_check_digit, bad_length). */
 export class FristedCryptoError extends Error {
@@ -364,6 +365,7 @@ export function withSodium(sodium) {
   const v2 = envelope2(sodium, { FristedCryptoError, b64, unb64, kid, publicKey, PAD_BLOCK });
 
   return {
+    ...withPow(sodium), // proof of work (pow.mjs)
     ...v2,
     generateCode,
     kid,

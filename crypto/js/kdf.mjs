@@ -77,6 +77,11 @@ export function openManyInWorker(envelopes, sk) {
   return request('openMany', [envelopes, sk]);
 }
 
+/** Proof of work (pow.mjs) for about budgetMs in the worker: {nonce: Uint8Array | null, tries}. */
+export function powSolveSomeInWorker(challenge, bits, ops, mem, budgetMs) {
+  return request('pow', [challenge, bits, ops, mem, budgetMs]);
+}
+
 /** End the worker (its memory held the Argon2id state); the next call starts a new one. */
 export function stopWorker() {
   if (worker !== null) worker.terminate();

@@ -3,6 +3,7 @@
 // loaded by a citizen or staff page. An unknown `kind` or `outcome` fails the run.
 
 import * as fc from './fristed.mjs';
+import { zeroBits } from './pow.mjs';
 
 /** JSON with sorted keys: compares objects regardless of key order. */
 export function canonical(value) {
@@ -64,6 +65,14 @@ const KINDS = {
   conversation_team: (api, i) => {
     const sks = new Map(Object.entries(i.team_sks).map(([k, v]) => [k, fc.unb64(v, 32)]));
     return api.readAsTeam(i.messages, i.notes, i.citizen_pk, sks, api.openEnvelope);
+  },
+  pow: (api, i) => {
+    const nonce = fc.unb64(i.nonce);
+    const challenge = fc.unb64(i.challenge);
+    const out = { meets: api.powMeets(nonce, challenge, i.bits, i.ops, i.mem) };
+    if (nonce.length < 8 || nonce.length > 32) return out;
+    const digest = api.powDigest(nonce, challenge, i.ops, i.mem);
+    return { ...out, digest: fc.b64(digest), zero_bits: zeroBits(digest) };
   },
   kid: (api, i) => ({ kid: api.kid(fc.unb64(i.pk, 32)) }),
   public_key: (api, i) => ({ pk: fc.b64(api.publicKey(fc.unb64(i.sk, 32))) }),

@@ -12,6 +12,9 @@ export function perform(api, kind, args) {
       return api.deriveStaff(...args);
     case 'seal':
       return api.sealEnvelopeJson(...args);
+    case 'pow':
+      // [challenge, bits, ops, mem, budgetMs]: one short slice of proof of work (pow.mjs).
+      return api.powSolveSome(...args);
     case 'openMany': {
       // One failure is one placeholder, never the whole conversation.
       const [envelopes, sk] = args;

@@ -20,6 +20,7 @@ from crypto import (
     seal_key_blob,
     unb64,
 )
+from crypto import pow as work
 from crypto.code import damm_digit
 from crypto.derive import public_key
 from crypto.envelope import seal_envelope
@@ -89,6 +90,13 @@ def run(kind: str, given: dict) -> dict:
         read = read_as_team(rows(given), [n["envelope"] for n in given["notes"]], unb64(given["citizen_pk"]),
                             {k: unb64(v) for k, v in given["team_sks"].items()})
         return {"pin": read.pin, "messages": shown(read.messages), "notes": shown(read.notes)}
+    if kind == "pow":
+        nonce, challenge = unb64(given["nonce"]), unb64(given["challenge"])
+        out: dict = {"meets": work.meets(nonce, challenge, given["bits"], given["ops"], given["mem"])}
+        if work.MIN_NONCE <= len(nonce) <= work.MAX_NONCE:
+            digest = work.digest(nonce, challenge, given["ops"], given["mem"])
+            out |= {"digest": digest, "zero_bits": work.zero_bits(digest)}
+        return out
     if kind == "kid":
         return {"kid": kid(unb64(given["pk"]))}
     if kind == "public_key":

@@ -4,6 +4,7 @@
 import { b64, normaliseCode } from '/static/crypto/fristed.mjs';
 import { deriveCitizenInWorker, openManyInWorker, sealInWorker, stopWorker, warmUp } from '/static/crypto/kdf.mjs';
 import { attachCounter, errorCode, getConfig, postJson, localTime, say, textProblem, wipe } from './common.mjs';
+import { proofOfWork } from './pow.mjs';
 
 const main = document.getElementById('pickup');
 const codeForm = document.getElementById('code-form');
@@ -24,6 +25,7 @@ function start() {
   let config = getConfig();
   config.catch(() => {});
   warmUp().catch(() => {});
+  const work = proofOfWork(config); // replies: solved in the worker while the person reads and types (pow.mjs)
   let session = null; // {keys, team} while a conversation is open
   let busy = false;
   attachCounter(reply, $('reply-counter'), Number(msg.maxChars), { counter: msg.msgCounter, over: msg.msgOver });
@@ -139,7 +141,7 @@ function start() {
       const team = c.teams.find((t) => t.id === session.team);
       if (!team) throw new Error('team');
       const envelope = await sealInWorker(JSON.stringify({ text }), [team.pk, session.keys.pk]);
-      const response = await postJson('/api/v1/threads/reply', { access_token: b64(session.keys.accessToken), envelope });
+      const response = await work.post('/api/v1/threads/reply', { access_token: b64(session.keys.accessToken), envelope }, { more: true });
       if (response.status === 201) break;
       // The team key was rotated since /config was read: re-read, re-seal, resend.
       if (response.status !== 409 || attempt === MAX_ATTEMPTS || (await errorCode(response)) !== 'stale_team_key') {

@@ -3,7 +3,8 @@
 // Send only seals (in the worker) and posts. The code never leaves the page.
 import { b64, formatCode, generateCodeFrom } from '/static/crypto/fristed.mjs';
 import { deriveCitizenInWorker, sealInWorker, stopWorker } from '/static/crypto/kdf.mjs';
-import { attachCounter, errorCode, getConfig, postJson, say, textProblem, wipe } from './common.mjs';
+import { attachCounter, errorCode, getConfig, say, textProblem, wipe } from './common.mjs';
+import { proofOfWork } from './pow.mjs';
 
 const form = document.getElementById('write-form');
 const MAX_ATTEMPTS = 4;
@@ -20,6 +21,7 @@ function start() {
   let config = getConfig();
   let keys = config.then((c) => deriveCitizenInWorker(code, c.code_salt, c.kdf.ops, c.kdf.mem));
   keys.catch(() => {}); // reported when Send is pressed
+  const work = proofOfWork(config); // solved in the worker while the person types (pow.mjs)
   let busy = false;
   attachCounter(message, document.getElementById('message-counter'), Number(msg.maxChars), { counter: msg.msgCounter, over: msg.msgOver });
 
@@ -31,7 +33,7 @@ function start() {
       const offered = c.teams.find((t) => t.id === team);
       if (!offered) break;
       const envelope = await sealInWorker(JSON.stringify({ text }), [offered.pk, k.pk]);
-      const response = await postJson('/api/v1/threads', {
+      const response = await work.post('/api/v1/threads', {
         team, citizen_pk: b64(k.pk), access_token: b64(k.accessToken), envelope,
       });
       if (response.status === 201) return;
