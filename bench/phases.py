@@ -34,6 +34,7 @@ class Run:
     settings_changed: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     main: "Main | None" = None
+    store: Demo | None = None  # the deployment of the purge, inbox and purge-under-load figures
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -236,8 +237,14 @@ def _purge(run: Run, demo: Demo, count: int, tag: str, timeout: float) -> float 
     return seconds
 
 
-def purge_and_inbox(run: Run) -> None:
-    demo, _changed = deploy.make(run.work, "store")
+def _store(run: Run) -> Demo:
+    if run.store is None:
+        run.store, _changed = deploy.make(run.work, "store")
+    return run.store
+
+
+def purge(run: Run) -> None:
+    demo = _store(run)
     lines = []
     small = _purge(run, demo, 10_000, "e1", timeout=min(120, max(20, run.left() - 240)))
     big = _purge(run, demo, 100_000, "e2", timeout=min(150, max(20, run.left() - 200))) if small is not None else None
@@ -255,11 +262,10 @@ def purge_and_inbox(run: Run) -> None:
         "naming it for every fifth thread; 10,000 first, then 100,000 into the same deployment. Timed: the whole "
         "`fristed purge` command as an operator runs it (start-up, the purge, the file compaction), on SQLite.",
         "", *lines])))
-    inbox(run, demo)
-    purge_under_load(run, demo)
 
 
-def inbox(run: Run, demo: Demo) -> None:
+def inbox(run: Run) -> None:
+    demo = _store(run)
     db = demo.data_dir / "fristed.db"
     seed.seed_threads(db, count=10_000, tag="ib", expired=False, replies_every=3)
     gateway = deploy.serve(demo)
@@ -296,8 +302,9 @@ def inbox(run: Run, demo: Demo) -> None:
     ])))
 
 
-def purge_under_load(run: Run, demo: Demo) -> None:
+def purge_under_load(run: Run) -> None:
     """Issue 9, "Done when": creations (wrk -c16) while the gateway's scheduled purge removes 30,000 threads."""
+    demo = _store(run)
     db = demo.data_dir / "fristed.db"
     seed.forget_purge_lease(db)
     seed.seed_threads(db, count=30_000, tag="pl", expired=True, audit_every=5)

@@ -32,7 +32,9 @@ PHASES = [
     ("page weight", phases.page_weight),
     ("first contact", phases.first_contact),
     ("sse", phases.sse),
-    ("purge and inbox", phases.purge_and_inbox),
+    ("purge", phases.purge),
+    ("inbox", phases.inbox),
+    ("purge under load", phases.purge_under_load),
     ("postgresql", phases.postgres),
     ("flood", phases.flood),
 ]
