@@ -178,6 +178,8 @@ def http_throughput(run: Run) -> None:
         "envelope each (about 300 characters of text, as the write page seals it); opens and replies cycle over "
         f"{d.reply_threads} threads made through the API before timing.",
         f"- `/api/v1/config` announced `pow.bits` = {d.pow_bits} at the start (0: no proof of work asked).",
+        "- The gateway is `fristed serve` as `fristed init --demo` configures it (logging included), except for "
+        "the abuse limits listed under \"Bench deployment settings\"; the baselines log nothing.",
         f"- Gateway RSS (process and children, sampled every 0.1 s during the creation and reply runs): peak "
         f"{max(rss, default=0):.1f} MB.",
     ])))
