@@ -77,3 +77,16 @@ def test_a_budget_needs_exactly_one_bound(tmp_path):
     path.write_text('[[budget]]\nid = "x"\nrow = "x"\nfigure = "x.v"\nunit = "ms"\nmin = 1\nmax = 2\n')
     with pytest.raises(ValueError, match="exactly one"):
         load_budgets(path)
+
+
+def test_throughput_counts_only_2xx_and_time_outs_count_in_the_p99():
+    from bench.wrk import TIMEOUT_S, parse
+
+    line = ('BENCH_RESULT {"requests": 1000, "duration_us": 5000000, "bytes": 1, "p50_ms": 4.0, "p90_ms": 9.0, '
+            '"p99_ms": 40.0, "max_ms": 90.0, "mean_ms": 5.0, "connect_errors": 0, "read_errors": 0, '
+            '"write_errors": 0, "timeouts": 0, "non_2xx_3xx": 100, "statuses": {"201": 900, "429": 100}}')
+    result = parse("Running 5s test\n" + line + "\n")
+    assert result.rps == 180.0  # 900 created in 5 s; the 100 refused are not throughput
+    assert result.p99_honest_ms == 40.0
+    timed_out = parse(line.replace('"timeouts": 0', '"timeouts": 50'))
+    assert timed_out.p99_honest_ms == TIMEOUT_S * 1000
