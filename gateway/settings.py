@@ -31,6 +31,7 @@ DEFAULTS: dict[str, object] = {
     "organisation_name": "Fristed",
     "reply_promise": "",
     "next_steps": "",
+    "duty_hours": "",
     "timezone": "Europe/Copenhagen",
     "kdf": {"ops": 3, "mem": 64 * MIB},
     "limits": {
@@ -170,6 +171,7 @@ class Settings:
     # Operator texts by language ("*" = every language); a missing language gets the translated default.
     reply_promise: Mapping[str, str] = field(default_factory=dict)
     next_steps: Mapping[str, str] = field(default_factory=dict)
+    duty_hours: Mapping[str, str] = field(default_factory=dict)
     timezone: str = "Europe/Copenhagen"
     help: HelpSettings = HelpSettings()
 
@@ -361,6 +363,7 @@ def build_settings(
         organisation_name=_organisation(_str(config, "organisation_name", "organisation_name")),
         reply_promise=_texts(config, "reply_promise"),
         next_steps=_texts(config, "next_steps"),
+        duty_hours=_texts(config, "duty_hours"),
         timezone=_timezone(_str(config, "timezone", "timezone")),
         help=_help(config),
     )

@@ -58,6 +58,7 @@ def _page_words(settings: Settings, lang: str) -> dict[str, Any]:
         "retention_days": settings.retention_days,
         "reply_promise": operator_text(settings.reply_promise, lang),
         "next_steps": operator_text(settings.next_steps, lang),
+        "duty_hours": operator_text(settings.duty_hours, lang),
         "timezone": settings.timezone,
         "local_time": lambda moment: local_time(moment, settings.timezone),
     }

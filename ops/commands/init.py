@@ -54,6 +54,9 @@ organisation_name = "Fristed"
 # A language you leave out gets the built-in sentence.
 reply_promise = ""
 next_steps = ""
+# When consultants are on duty, added to the reply promise, e.g.
+#   duty_hours = { da = "Vi er her hverdage 9-21.", en = "We are here on weekdays 9-21." }
+duty_hours = ""
 
 # The time zone message times are shown in on the pages (the API stays UTC).
 timezone = "Europe/Copenhagen"

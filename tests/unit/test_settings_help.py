@@ -31,6 +31,7 @@ def test_texts_are_one_for_every_language_or_one_per_language() -> None:
     assert settings({"reply_promise": "Vi svarer inden for 2 timer."}).reply_promise == {"*": "Vi svarer inden for 2 timer."}
     per_language = settings({"next_steps": {"da": "Vi ringer ikke.", "en": "We never call."}}).next_steps
     assert per_language == {"da": "Vi ringer ikke.", "en": "We never call."}
+    assert settings({"duty_hours": {"da": "Hverdage 9-21."}}).duty_hours == {"da": "Hverdage 9-21."}
 
 
 @pytest.mark.parametrize(
