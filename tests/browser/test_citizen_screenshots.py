@@ -4,8 +4,10 @@ to `test-artifacts/screenshots/` (git-ignored, named in the README). Each one is
 checked: no horizontal overflow, and the quick-exit button does not cover the first
 heading. One browser, one server, one context per script setting."""
 
+import datetime as dt
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -77,6 +79,11 @@ def test_citizen_pages_fit_320_and_1280_px_in_danish_and_arabic_with_and_without
             page.fill("#reply", "Og en ting mere.")
             page.click("#send-reply")
             expect(page.locator("#thread .message")).to_have_count(2)
+            # Message times in the deployment's time zone (default Europe/Copenhagen), not UTC.
+            shown = page.locator("#thread .message time").last.inner_text()
+            now = dt.datetime.now(ZoneInfo("Europe/Copenhagen"))
+            recent = {(now - dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M") for m in range(3)}
+            assert shown in recent, (shown, recent)
             check_and_shoot(page, f"{tag}-pickup-thread")
         context.close()
     assert len(list(SHOTS.glob("*-scripts-*.png"))) >= 2 * 2 * 4 * 2
