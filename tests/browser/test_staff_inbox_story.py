@@ -152,6 +152,9 @@ def test_a_consultant_on_shift_sees_danger_first_misses_nothing_and_hands_over(b
     expect(demo_staff.page.locator("#threads .thread")).to_have_count(counts["urgent"])
     demo_staff.choose_view("all")
     expect(demo_staff.page.locator("#threads .thread")).to_have_count(len(seeded))
+    # A thread written without scripts stays marked "sealed by server".
+    for i, thread in enumerate(seeded):
+        expect(demo_staff.row(thread.id).locator(".sealed-server")).to_have_count(1 if i % 9 == 0 else 0)
     # Previews: the newest message of visible rows, decrypted in the page.
     expect(demo_staff.row(expected[0]).locator(".preview")).to_have_text(re.compile(r"^Besked \d+\.\d fra (citizen|consultant)$"))
 
@@ -182,6 +185,7 @@ def test_a_consultant_on_shift_sees_danger_first_misses_nothing_and_hands_over(b
     new_id = next(i for i in demo_staff.thread_ids() if i not in set(expected))
     row = demo_staff.row(new_id)
     expect(row).to_have_attribute("data-unread", "true")
+    expect(row).to_have_class(re.compile(r"\bmoved\b"))  # highlighted where it landed
     row.scroll_into_view_if_needed()  # previews are decrypted only for rows on screen
     if stored_version(demo, new_id) == 1:
         expect(row.locator(".preview")).to_have_text("Jeg tør ikke tage hjem i dag.")
@@ -234,4 +238,42 @@ def test_a_consultant_on_shift_sees_danger_first_misses_nothing_and_hands_over(b
 
     assert demo_staff.problems == [] and bob.problems == []
     for context in (demo_context, bob_context, citizen_context):
+        context.close()
+
+
+def test_a_new_member_is_told_who_can_share_the_key_and_gets_it_the_moment_a_holder_opens_the_inbox(
+    browser: Browser, demo: Demo, live_server: LiveServer
+) -> None:
+    seed(demo, 3)
+    carol_context = browser.new_context()
+    carol_context.grant_permissions(["notifications"], origin=live_server.url)
+    carol = StaffPages(carol_context, live_server.url)
+    token = invite_url(demo.data_dir, "carol").split("#", 1)[1]
+    secret = carol.enrol(f"{live_server.url}/staff/enroll#{token}", "vinter ved vesterhavet 9")
+    carol.log_in("carol", "vinter ved vesterhavet 9", next_code(secret))
+    wait = carol.page.locator("#key-wait")
+    expect(wait).to_be_visible()
+    expect(wait).to_contain_text("demo")
+    expect(carol.page.locator("#threads .thread .preview.locked")).to_have_count(3)
+
+    # Notifications: off until turned on, and the choice is kept with carol, not in the browser.
+    assert not carol.page.is_checked("#notify-desktop")
+    with carol.page.expect_response(lambda r: r.url.endswith("/api/v1/staff/preferences") and r.request.method == "PATCH"):
+        carol.page.check("#notify-desktop")
+
+    # Demo opens the inbox: the key is shared, carol's open inbox hears it and reads at once.
+    demo_context = browser.new_context()
+    demo_staff = StaffPages(demo_context, live_server.url)
+    demo_staff.log_in("demo", demo.passphrase, pyotp.TOTP(demo.totp_secret).now())
+    expect(wait).to_be_hidden(timeout=5000)
+    expect(carol.page.locator("#threads .thread .preview.locked")).to_have_count(0)
+    carol.page.locator("#threads").scroll_into_view_if_needed()  # previews are made for rows on screen
+    expect(carol.page.locator("#threads .thread .preview").first).to_have_text(re.compile(r"^Besked "))
+
+    carol.page.reload()
+    carol.unlock("vinter ved vesterhavet 9")
+    expect(carol.page.locator("#notify-desktop")).to_be_checked()
+    assert carol.page.evaluate("localStorage.length + sessionStorage.length") == 0
+    assert carol.problems == [] and demo_staff.problems == []
+    for context in (carol_context, demo_context):
         context.close()

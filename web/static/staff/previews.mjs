@@ -36,6 +36,23 @@ export class Previews {
     else this.want(thread.id);
   }
 
+  /**
+   * After the list is drawn: rows already on screen are asked for now. Intersection
+   * observers report only with rendering frames, which a background tab may not get.
+   */
+  sweep(list) {
+    const bottom = window.innerHeight + 200;
+    for (const row of list.querySelectorAll('.thread[data-preview-key]')) {
+      const preview = row.querySelector('.preview');
+      if (!preview || preview.dataset.filled) continue;
+      const rect = row.getBoundingClientRect();
+      if (rect.bottom >= -200 && rect.top <= bottom && rect.height > 0) {
+        if (this.observer) this.observer.unobserve(row);
+        this.want(row.dataset.id);
+      }
+    }
+  }
+
   seen(entries) {
     for (const entry of entries) {
       if (!entry.isIntersecting) continue;
@@ -89,6 +106,7 @@ export class Previews {
   show(row, text) {
     const node = row.querySelector('.preview');
     if (!node) return;
+    node.dataset.filled = '1';
     node.classList.toggle('locked', text === null);
     node.textContent = text === null ? this.inbox.label('PreviewLocked') : text;
   }

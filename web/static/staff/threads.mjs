@@ -441,6 +441,7 @@ export class Inbox {
     const items = this.threads.map((thread) => this.renderRow(thread, openId));
     if (!items.length) items.push(element('li', 'hint empty', this.msg('msgNone')));
     $('threads').replaceChildren(...items);
+    this.previews.sweep($('threads'));
     $('more').hidden = !this.next;
   }
 
