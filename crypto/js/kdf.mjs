@@ -72,6 +72,16 @@ export function sealInWorker(plaintextJson, recipientPks) {
   return request('seal', [plaintextJson, recipientPks]);
 }
 
+/** Envelope version 2 (issue 11) in the worker: sealed at (role, seq, Z.pk, pinned T.pk) with the role's key. */
+export function sealV2InWorker(plaintextJson, role, seq, citizenPk, teamPk, senderSk) {
+  return request('sealV2', [plaintextJson, role, seq, citizenPk, teamPk, senderSk]);
+}
+
+/** The citizen reader's rule in the worker: {pin: b64|null, shown: [{seq, from, verified, text}]}. */
+export function readAsCitizenInWorker(rows, zSk) {
+  return request('readCitizen', [rows, zSk]);
+}
+
 /** Open several envelopes with one secret key: [{plaintext} | {error: code}] in the same order. */
 export function openManyInWorker(envelopes, sk) {
   return request('openMany', [envelopes, sk]);

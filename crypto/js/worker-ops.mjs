@@ -1,3 +1,5 @@
+import { b64 } from './fristed.mjs';
+
 // What the key worker (kdf-worker.mjs) can be asked to do; the same table
 // runs on the page when module workers are unavailable (kdf.mjs). Citizen
 // pages seal and open here too, so libsodium loads once, in the worker only.
@@ -15,6 +17,17 @@ export function perform(api, kind, args) {
     case 'pow':
       // [challenge, bits, ops, mem, budgetMs]: one short slice of proof of work (pow.mjs).
       return api.powSolveSome(...args);
+    case 'sealV2': {
+      // [plaintextJson, role, seq, citizenPk, teamPk, senderSk]: envelope version 2 (issue 11).
+      const [json, role, seq, citizenPk, teamPk, senderSk] = args;
+      return api.sealV2Json(json, api.binding(role, seq, citizenPk, teamPk), senderSk);
+    }
+    case 'readCitizen': {
+      // [rows {seq, from, envelope}, Z.sk] → {pin: b64|null, shown: [{seq, from, verified, text}]}.
+      const [rows, sk] = args;
+      const pin = api.citizenPin(rows, sk);
+      return { pin: pin ? b64(pin) : null, shown: api.readAsCitizen(rows, sk, api.openEnvelope) };
+    }
     case 'openMany': {
       // One failure is one placeholder, never the whole conversation.
       const [envelopes, sk] = args;

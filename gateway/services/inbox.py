@@ -16,7 +16,7 @@ from crypto import CryptoError, b64, check_recipients, kid, parse_envelope
 from gateway.db import Database, minute, rfc3339_minute, utcnow
 from gateway.errors import BadRequest, Forbidden, NotFound, from_crypto
 from gateway.models import Duty, EnvelopeKid, Grant, Membership, Message, Note, Team, Thread
-from gateway.services import audit, duty, listing, threads
+from gateway.services import audit, authentic, duty, listing, threads
 from gateway.services.consultants import teams_of
 from gateway.services.keys import active_members
 from gateway.services.teams import team_keys
@@ -101,7 +101,9 @@ async def add_note(db: Database, limits: threads.Limits, username: str, thread_i
             keys = await team_keys(session, thread.team_id)
             if keys.current is None:
                 raise NotFound("unknown_team", "the team has no current key")
-            check_recipients(parsed, {keys.current.kid}, set(keys.retired_kids))
+            # Version 2 (issue 11): a note is bound to its thread and the thread's pinned team key.
+            if not await authentic.check_async(session, thread.id, thread.citizen_pk, "note", parsed):
+                check_recipients(parsed, {keys.current.kid}, set(keys.retired_kids))
         except CryptoError as exc:
             raise from_crypto(exc) from None
         note = Note(thread_id=thread.id, author=username, at=minute(utcnow()), envelope=parsed.to_json())

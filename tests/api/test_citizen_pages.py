@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from crypto import b64, derive_citizen, kid, normalise_code, open_envelope
 from crypto.code import damm_digit
 from crypto.encoding import unb64
+from crypto.envelope2 import Binding, open_v2
 from gateway.app import create_app
 from gateway.i18n import Catalogs
 from gateway.models import Message, Thread
@@ -170,8 +171,11 @@ async def test_without_scripts_the_server_seals_exactly_as_crypto_md_says(client
     envelope = json.loads(message.envelope)
     assert {k["kid"] for k in envelope["keys"]} == {team_kid, kid(keys.pk)}
     assert (len(unb64(envelope["ct"])) - 16) % 1024 == 0
-    assert open_envelope(envelope, team_sk) == {"text": "Min far tager min telefon"}
-    assert open_envelope(envelope, keys.sk) == {"text": "Min far tager min telefon"}
+    # Envelope version 2 (issue 11): made with Z, bound to seq 1, this thread and the current team key.
+    assert (envelope["v"], envelope["from"], envelope["seq"]) == (2, "citizen", 1)
+    place = Binding("citizen", 1, keys.pk, _team_pk)
+    assert open_v2(envelope, team_sk, place) == {"text": "Min far tager min telefon"}
+    assert open_v2(envelope, keys.sk, place) == {"text": "Min far tager min telefon"}
 
 
 async def test_the_plaintext_and_the_code_never_reach_the_database_file(tmp_path, aiohttp_client):
@@ -242,7 +246,8 @@ async def test_without_scripts_a_browser_thread_is_read_answered_and_deleted(cli
     opened = await client.post("/pickup?lang=en", data={"step": "open", "code": code, "ticket": ticket})
     body = await opened.text()
     assert opened.status == 200
-    assert re.search(r'class="message" data-from="citizen">.*skrevet i browseren', body, re.S)
+    # A thread sealed with envelope version 1 stays readable, marked unverified (issue 11).
+    assert re.search(r'class="message" data-from="citizen" data-verified="false">.*skrevet i browseren', body, re.S)
 
     replied = await client.post("/pickup?lang=en", data={"step": "reply", "reply": "svar uden scripts", "ticket": thread_ticket(body)})
     body = await replied.text()

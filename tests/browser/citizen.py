@@ -20,6 +20,8 @@ from crypto import (
     b64,
     derive_citizen,
     derive_staff,
+    kid,
+    lookup_for,
     normalise_code,
     open_envelope,
     open_key_blob,
@@ -27,8 +29,8 @@ from crypto import (
     seal_envelope,
     unb64,
 )
+from crypto.envelope2 import Binding, header_of, open_v2, seal_v2
 from gateway.db import Database
-from gateway.errors import NotFound
 from gateway.models import Consultant, Grant, Message, TeamKey, Thread
 from gateway.services import threads
 from gateway.settings import load_settings
@@ -87,10 +89,12 @@ class Backend:
         token = self.citizen_keys(code).access_token
 
         async def work(db: Database) -> tuple[Thread | None, list[Message]]:
-            try:
-                return await threads.open_thread(db, token)
-            except NotFound:
-                return None, []
+            async with db.read() as session:
+                thread = await session.scalar(select(Thread).where(Thread.lookup == lookup_for(token)))
+                if thread is None:
+                    return None, []
+                rows = await session.scalars(select(Message).where(Message.thread_id == thread.id).order_by(Message.seq))
+                return thread, list(rows)
 
         return self._with_db(work)
 
@@ -99,7 +103,14 @@ class Backend:
         keys = self.citizen_keys(code)
         opened = self.get_json("/api/v1/threads/open", {"access_token": b64(keys.access_token)})
         team = next(t for t in self.get_json("/api/v1/config")["teams"] if t["id"] == opened["team"])
-        envelope = seal_envelope({"text": text}, [unb64(opened["citizen_pk"]), unb64(team["pk"])])
+        rows = opened["messages"]
+        if rows and rows[0]["envelope"].get("v") == 2:
+            # Envelope v2 (issue 11): made with the pinned team key, at the next seq.
+            pin = header_of(rows[0]["envelope"]).team_pk
+            place = Binding("consultant", max(m["seq"] for m in rows) + 1, unb64(opened["citizen_pk"]), pin)
+            envelope = seal_v2({"text": text}, place, self.team_secret_key())
+        else:
+            envelope = seal_envelope({"text": text}, [unb64(opened["citizen_pk"]), unb64(team["pk"])])
         settings = load_settings(self.demo.data_dir, {})
         limits = threads.Limits(settings.retention_days, settings.max_envelope_bytes)
 
@@ -129,7 +140,18 @@ class Backend:
         return nacl.bindings.crypto_box_seal_open(grant.box, consultant.pk, c_sk)
 
     def team_reads(self, envelope_json: str) -> str:
-        return open_envelope(json.loads(envelope_json), self.team_secret_key())["text"]
+        data = json.loads(envelope_json)
+        if data.get("v") != 2:
+            return open_envelope(data, self.team_secret_key())["text"]
+        header = header_of(data)
+
+        async def work(db: Database) -> bytes:
+            async with db.read() as session:
+                pks = (await session.scalars(select(Thread.citizen_pk))).all()
+            return next(pk for pk in pks if kid(pk) == header.thread_kid)
+
+        place = Binding(header.role, header.seq, self._with_db(work), header.team_pk)
+        return open_v2(data, self.team_secret_key(), place)["text"]
 
 
 class CitizenPages:

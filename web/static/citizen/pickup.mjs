@@ -2,7 +2,9 @@
 // before any work, derived in the worker, and only access_token leaves the
 // page; messages are opened in the worker and shown as text, never as HTML.
 import { b64, normaliseCode } from '/static/crypto/fristed.mjs';
-import { deriveCitizenInWorker, openManyInWorker, sealInWorker, stopWorker, warmUp } from '/static/crypto/kdf.mjs';
+import {
+  deriveCitizenInWorker, readAsCitizenInWorker, sealInWorker, sealV2InWorker, stopWorker, warmUp,
+} from '/static/crypto/kdf.mjs';
 import { attachCounter, errorCode, getConfig, postJson, localTime, say, textProblem, wipe } from './common.mjs';
 import { proofOfWork } from './pow.mjs';
 
@@ -49,19 +51,27 @@ function start() {
   }
 
   async function show(answer) {
-    const opened = await openManyInWorker(answer.messages.map((m) => m.envelope), session.keys.sk);
+    // Envelope v2 (issue 11): only what verifies at its place is shown as its sender's words.
+    const read = await readAsCitizenInWorker(answer.messages, session.keys.sk);
+    const bySeq = new Map(read.shown.map((r) => [r.seq, r]));
+    session.pin = read.pin;
+    session.v2 = answer.messages.length > 0 && answer.messages[0].envelope.v === 2;
+    session.lastSeq = answer.messages.reduce((last, m) => Math.max(last, m.seq), 0);
     const template = $('message-template');
-    const items = answer.messages.map((m, i) => {
+    const items = answer.messages.map((m) => {
       const li = template.content.firstElementChild.cloneNode(true);
+      const r = bySeq.get(m.seq) || { verified: false, text: null };
       li.dataset.from = m.from;
-      li.querySelector('.sender').textContent = m.from === 'citizen' ? msg.labelCitizen : msg.labelConsultant;
+      if (!r.verified) li.dataset.verified = 'false';
+      li.querySelector('.sender').textContent = !r.verified ? msg.labelUnverified
+        : m.from === 'citizen' ? msg.labelCitizen : msg.labelConsultant;
       const time = li.querySelector('time');
       time.dateTime = m.at;
       time.textContent = localTime(m.at, msg.timezone); // the API stays UTC
       const text = li.querySelector('.text');
-      if (opened[i].plaintext) text.textContent = opened[i].plaintext.text;
+      if (r.text !== null) text.textContent = r.text;
       else {
-        text.textContent = msg.msgUnreadable;
+        text.textContent = r.verified ? msg.msgUnreadable : msg.msgUnverified;
         text.classList.add('unreadable');
       }
       return li;
@@ -140,13 +150,20 @@ function start() {
     for (let attempt = 1; ; attempt++) {
       const team = c.teams.find((t) => t.id === session.team);
       if (!team) throw new Error('team');
-      const envelope = await sealInWorker(JSON.stringify({ text }), [team.pk, session.keys.pk]);
-      const response = await work.post('/api/v1/threads/reply', { access_token: b64(session.keys.accessToken), envelope }, { more: true });
+      const { keys } = session;
+      const envelope = session.v2
+        ? await sealV2InWorker(JSON.stringify({ text }), 'citizen', session.lastSeq + 1, keys.pk, session.pin || team.pk, keys.sk)
+        : await sealInWorker(JSON.stringify({ text }), [team.pk, keys.pk]);
+      const response = await work.post('/api/v1/threads/reply', { access_token: b64(keys.accessToken), envelope }, { more: true });
       if (response.status === 201) break;
-      // The team key was rotated since /config was read: re-read, re-seal, resend.
-      if (response.status !== 409 || attempt === MAX_ATTEMPTS || (await errorCode(response)) !== 'stale_team_key') {
-        throw new Error('not sent');
+      const failed = response.status === 409 && attempt < MAX_ATTEMPTS ? await errorCode(response) : '';
+      // Someone wrote meanwhile: read the conversation again (its last seq) and re-seal.
+      if (failed === 'stale_seq') {
+        await reload();
+        continue;
       }
+      // The team key was rotated since /config was read: re-read, re-seal, resend.
+      if (failed !== 'stale_team_key') throw new Error('not sent');
       c = await getConfig();
       config = Promise.resolve(c);
     }

@@ -2,7 +2,7 @@
 // page loads and its Argon2id runs in the worker while the person types, so
 // Send only seals (in the worker) and posts. The code never leaves the page.
 import { b64, formatCode, generateCodeFrom } from '/static/crypto/fristed.mjs';
-import { deriveCitizenInWorker, sealInWorker, stopWorker } from '/static/crypto/kdf.mjs';
+import { deriveCitizenInWorker, sealV2InWorker, stopWorker } from '/static/crypto/kdf.mjs';
 import { attachCounter, errorCode, getConfig, say, textProblem, wipe } from './common.mjs';
 import { proofOfWork } from './pow.mjs';
 
@@ -32,7 +32,8 @@ function start() {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const offered = c.teams.find((t) => t.id === team);
       if (!offered) break;
-      const envelope = await sealInWorker(JSON.stringify({ text }), [offered.pk, k.pk]);
+      // Envelope v2 (issue 11): made with Z, seq 1, pinning the team's current key.
+      const envelope = await sealV2InWorker(JSON.stringify({ text }), 'citizen', 1, k.pk, offered.pk, k.sk);
       const response = await work.post('/api/v1/threads', {
         team, citizen_pk: b64(k.pk), access_token: b64(k.accessToken), envelope,
       });
