@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from gateway.appkeys import JINJA, SETTINGS
 from gateway.i18n import LANGUAGES, NATIVE_NAMES, Catalogs, choose_language, direction
@@ -31,7 +32,15 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["languages"] = [(code, NATIVE_NAMES[code]) for code in LANGUAGES]
+    env.filters["phone"] = phone_link
     return env
+
+
+def phone_link(number: str) -> Markup:
+    """A number from `[help]` as a tap-to-call link, kept left-to-right inside RTL sentences.
+    The settings allow only digits, spaces, dashes and a leading +; escaped all the same."""
+    target = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    return Markup('<a class="phone" href="tel:{}" dir="ltr">{}</a>').format(target, escape(number))
 
 
 def translator(request: web.Request):  # type: ignore[no-untyped-def]

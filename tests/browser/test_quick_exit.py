@@ -47,6 +47,7 @@ def test_after_write_code_pickup_reply_and_quick_exit_back_shows_no_fristed_page
 
     page.click("#write-link")
     expect(page).to_have_url(re.compile(r"/write\?lang=da$"))
+    page.wait_for_load_state()  # the page's scripts are in charge (else the forms post as without scripts)
     assert entries(page) == before + 1
     page.fill("#message", "Jeg er bange derhjemme.")
     page.click("#send")
@@ -56,6 +57,7 @@ def test_after_write_code_pickup_reply_and_quick_exit_back_shows_no_fristed_page
     assert entries(page) == before + 1
     page.click("#done a.button")  # "Read an answer"
     expect(page).to_have_url(re.compile(r"/pickup\?lang=da$"))
+    page.wait_for_load_state()
     assert entries(page) == before + 1
     page.fill("#code", typed)
     page.click("#open")
@@ -89,6 +91,7 @@ def test_shift_three_times_leaves_but_typing_capitals_does_not(browser: Browser,
     outside_world(context)
     page = context.new_page()
     page.goto(f"{site.url}/write?lang=en")
+    page.wait_for_load_state()
     page.click("#message")
     for key in ("Shift+H", "e", "j", "Shift+M", "Shift+O", "Shift+R", "Shift+A"):
         page.keyboard.press(key)

@@ -33,6 +33,12 @@ if (link) {
     event.preventDefault();
     leave();
   });
+  // role="button": Space activates it too, as it would a button.
+  link.addEventListener('keydown', (event) => {
+    if (event.key !== ' ') return;
+    event.preventDefault();
+    leave();
+  });
 
   document.addEventListener('click', (event) => {
     const url = fristedLink(event);
