@@ -22,6 +22,7 @@ ISSUE_GOALS = [
     ("rss.peak_mb", "below", 100),           # RSS under write load < 100 MB
     ("pg.ratio", "min", 1.6),                # 2 vs 1 processes on PostgreSQL ≥ 1.6×
     ("pg.sse_across_p99_ms", "below", 1000), # issue 14: request → SSE event across processes < 1 s
+    ("flood.five_xx", "max", 0),             # issue 8: never a 5xx under the flood
 ]
 
 
