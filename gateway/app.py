@@ -1,13 +1,13 @@
 """The application factory: `create_app(settings)`; no work at import time."""
 
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
-from gateway import health, middlewares, notify, staffauth
+from gateway import health, middlewares, notify, scrub, staffauth
+from gateway.accesslog import AccessLogger as AccessLogger  # ops.commands.serve imports it from here
+from gateway.accesslog import citizen_log_ctx
 from gateway.api import citizen as citizen_api
 from gateway.api import health as health_api
 from gateway.api import openapi
@@ -27,19 +27,6 @@ STATIC = ROOT / "web" / "static"
 CRYPTO_JS = ROOT / "crypto" / "js"
 
 
-class AccessLogger(AbstractAccessLogger):
-    """Method, path (no query string), status and time: never an address or a header."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if request.path == "/healthz":
-            return  # a balancer polls it every few seconds; gateway.health logs its changes instead
-        self.logger.info("%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
-
-
 async def database(app: web.Application) -> AsyncIterator[None]:
     app[DB] = Database.connect(app[SETTINGS].database_url)
     yield
@@ -57,6 +44,8 @@ def create_app(settings: Settings) -> web.Application:
     app[CATALOGS] = Catalogs.load()
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(purge.purge_loop)
+    app.cleanup_ctx.append(scrub.scrubber_ctx)  # deleted rows leave the WAL within seconds (issue 10)
+    app.cleanup_ctx.append(citizen_log_ctx)  # log.citizen_requests: per-minute counts only
     notify.setup(app)  # live events and e-mail notifications (after the database)
     health.setup(app)  # GET /healthz
     app.middlewares.append(staffauth.staff_session)  # inside `errors`: staff session and CSRF

@@ -67,6 +67,7 @@ DEFAULTS: dict[str, object] = {
     "staff": {"session_idle_minutes": 30, "session_max_hours": 12},
     "purge": {"interval_minutes": 60},
     "proxy": {"client_address_header": ""},
+    "log": {"citizen_requests": False},
     "help": {
         "emergency_number": "112",
         "police_number": "114",
@@ -166,6 +167,8 @@ class Settings:
     purge_interval_minutes: int = 60
     # The one header a reverse proxy puts the client address in (rate limits only, never stored); "" = none.
     client_address_header: str = ""
+    # Citizen requests in the access log: off; when on, counted per minute (gateway.app.AccessLogger, issue 10).
+    log_citizen_requests: bool = False
     smtp: SmtpSettings = SmtpSettings()
     organisation_name: str = "Fristed"
     # Operator texts by language ("*" = every language); a missing language gets the translated default.
@@ -350,6 +353,7 @@ def build_settings(
         session_max_hours=_int(staff, "staff.session_max_hours", "session_max_hours", 1, 7 * 24),
         purge_interval_minutes=_int(purge, "purge.interval_minutes", "interval_minutes", 1, 7 * 24 * 60),
         client_address_header=_header(_str(_table(config, "proxy"), "proxy.client_address_header", "client_address_header")),
+        log_citizen_requests=_bool(_table(config, "log"), "log.citizen_requests", "citizen_requests"),
         smtp=SmtpSettings(
             host=_str(smtp, "smtp.host", "host"),
             port=_int(smtp, "smtp.port", "port", 1, 65535),

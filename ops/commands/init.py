@@ -127,6 +127,12 @@ interval_minutes = 60
 # logged. Empty: trust no header (the connecting socket's address is used).
 client_address_header = ""
 
+[log]
+# Citizen requests (every page, API call and file outside /staff) in the access
+# log. Off: nothing about them is logged. On: one summary line per minute with
+# counts per method, route and status, never a single request's time or duration.
+citizen_requests = false
+
 [help]
 # What every citizen page says to do in acute danger (#emergency). Danish defaults.
 emergency_number = "112"
