@@ -59,7 +59,17 @@ export class Keyring {
   }
 
   /** Open an envelope with whichever team key it names; throws FristedCryptoError. */
-  open(envelope) {
+  open(envelope, place = null) {
+    // With `place` {citizenPk, seq, role} (a message or note of a thread, e.g. a preview) only a
+    // version 2 envelope that verifies at that place opens (issue 11); version 1 never verifies.
+    if (place) {
+      if (!envelope || envelope.v !== 2) throw new FristedCryptoError('authentication', 'this message cannot be verified');
+      const { teamPk } = this.crypto.headerV2(envelope);
+      const key = this.teamKeys.get(this.crypto.kid(teamPk));
+      if (!key) throw new FristedCryptoError('wrong_key', 'no key of this page opens this message');
+      const seq = place.role === 'note' ? 0 : place.seq;
+      return this.crypto.openV2(envelope, key.sk, this.crypto.binding(place.role, seq, place.citizenPk, teamPk));
+    }
     for (const entry of envelope.keys || []) {
       const key = this.teamKeys.get(entry.kid);
       if (key) return this.crypto.openEnvelope(envelope, key.sk);
