@@ -9,6 +9,7 @@ PostgreSQL the same code runs with row locks (UPDATE … RETURNING).
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from gateway.models import RateLimit
@@ -95,6 +97,64 @@ def insert_ignore(conn: Connection, model: Any) -> Any:
     return statement
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement compiled once for SQLite: its SQL, its parameters in order, their converters."""
+
+    sql: str
+    compiled: Any
+    names: tuple[str, ...]
+    convert: tuple[Callable[[Any], Any] | None, ...]
+
+
+_PREPARED: dict[tuple[int, frozenset[str]], _Prepared | None] = {}
+
+
+def _prepare(conn: Connection, statement: Any, keys: frozenset[str]) -> _Prepared | None:
+    cache_key = (id(statement), keys)
+    if cache_key in _PREPARED:
+        return _PREPARED[cache_key]
+    compiled = statement.compile(dialect=conn.dialect, column_keys=sorted(keys))
+    prepared = None
+    # Python-side defaults are computed by SQLAlchemy's execution context: leave those statements to it.
+    if not (getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None)):
+        names = tuple(compiled.positiontup or ())
+        processors = compiled._bind_processors
+        prepared = _Prepared(compiled.string, compiled, names, tuple(processors.get(n) for n in names))
+    _PREPARED[cache_key] = prepared
+    return prepared
+
+
+def run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> list[tuple]:
+    """Execute a statement built once at import (a module constant) and return its rows as tuples.
+
+    On SQLite (the group writer's connection) it goes straight to the driver with the SQL
+    SQLAlchemy compiled once, converting parameters exactly as SQLAlchemy would; this cuts
+    the per-statement cost of the hot write path by two thirds (issue 9). Rows come back
+    unconverted, so use it for statements whose results are text, numbers or bytes.
+    Elsewhere, and for anything it cannot prepare, it is an ordinary `conn.execute`.
+    """
+    rows: list[dict[str, Any]] = params if isinstance(params, list) else [params]
+    if conn.dialect.name == "sqlite" and rows and rows[0]:
+        prepared = _prepare(conn, statement, frozenset(rows[0]))
+        if prepared is not None:
+            raw: Any = conn.connection.driver_connection
+            try:
+                if isinstance(params, list):
+                    raw.executemany(prepared.sql, [_values(prepared, p) for p in rows])
+                    return []
+                return list(raw.execute(prepared.sql, _values(prepared, params)).fetchall())
+            except sqlite3.IntegrityError as exc:  # the same exception the ordinary path raises
+                raise IntegrityError(prepared.sql, None, exc) from None
+    result = conn.execute(statement, params)
+    return [tuple(row) for row in result] if result.returns_rows else []
+
+
+def _values(prepared: _Prepared, params: dict[str, Any]) -> list[Any]:
+    bound = prepared.compiled.construct_params(params)
+    return [bound[n] if f is None else f(bound[n]) for n, f in zip(prepared.names, prepared.convert, strict=True)]
+
+
 def counter(conn: Connection, bucket: str) -> int:
     """A shared counter in `rate_limits` (0 when absent)."""
     return int(conn.scalar(select(RateLimit.count).where(RateLimit.bucket == bucket)) or 0)
@@ -109,11 +169,19 @@ def add_counters(conn: Connection, counters: dict[str, tuple[int, int]]) -> None
 
 
 def scrub_sync(conn: Connection) -> None:
-    """After a delete: the deleted rows' old page images leave the WAL (issue 10, `gateway.scrub`).
-    Runs on the writer's own connection between batches, outside any transaction."""
+    """After a delete: VACUUM (rebuilds every page from live rows only, so no stale copy of a
+    deleted row survives in a page's unallocated gap) and fold the WAL back and truncate it, so
+    the old page images leave the WAL too (issue 10, `gateway.scrub`). Runs on the writer's own
+    connection between batches, outside any transaction; a lock held by another writer is
+    waited out a few times, then `gateway.scrub.Scrubber`'s next round takes over."""
     from gateway.scrub import scrub_sync as scrub
 
-    scrub(conn.connection.driver_connection)
+    vacuum = True
+    for _attempt in range(3):
+        result = scrub(conn.connection.driver_connection, vacuum=vacuum)
+        if result.done:
+            return
+        vacuum = vacuum and not result.vacuumed
 
 
 @dataclass

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto import CryptoError, kid, unb64
 from crypto.envelope import Envelope
 from crypto.envelope2 import VERSION, header_of
+from gateway.db import run
 from gateway.errors import BadRequest, Conflict
 from gateway.models import Message
 
@@ -40,7 +41,8 @@ FIRST_ENVELOPE = select(Message.envelope).where(Message.thread_id == bindparam("
 
 def first_envelope(conn: Connection, thread_id: str) -> str | None:
     """The stored JSON of the thread's first message (its version and pin), or None."""
-    return conn.scalar(FIRST_ENVELOPE, {"thread_id": thread_id})
+    rows = run(conn, FIRST_ENVELOPE, {"thread_id": thread_id})
+    return rows[0][0] if rows else None
 
 
 def _version_and_pin(first: str) -> tuple[object, object]:

@@ -14,7 +14,7 @@ keeps their thread. Times stored here are minutes (PRODUCT.md promise 3).
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import counter, minute, utcnow
+from gateway.db import counter, minute, run, utcnow
 from gateway.models import Consultant, Duty, Event, Membership, Outbox, Thread
 from gateway.writer import Tx
 
@@ -71,10 +71,10 @@ def notify(tx: Tx, team_id: str, thread_id: str, assigned: str | None, kind: str
     """A content-free live event for the team's open inboxes and an e-mail for who must hear it:
     the assignee when someone is on duty, else every active member of the team."""
     at = minute(now or utcnow())
-    tx.conn.execute(INSERT_EVENT, {"team_id": team_id, "kind": kind, "thread_id": thread_id, "created": at})
+    run(tx.conn, INSERT_EVENT, {"team_id": team_id, "kind": kind, "thread_id": thread_id, "created": at})
     recipients = [assigned] if _roster(tx, team_id) and assigned else _members(tx, team_id)
     if recipients:
-        tx.conn.execute(INSERT_OUTBOX, [{"username": name, "due": at, "attempts": 0} for name in recipients])
+        run(tx.conn, INSERT_OUTBOX, [{"username": name, "due": at, "attempts": 0} for name in recipients])
 
 
 def announce_sync(conn: Connection, team_id: str, thread_id: str, kind: str) -> None:

@@ -16,6 +16,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import CryptoError, b64, check_recipients, kid, lookup_for, parse_envelope
 from crypto.envelope import Envelope
-from gateway.db import Database, counter, insert_ignore, minute, rfc3339_minute, utcnow
+from gateway.db import Database, counter, insert_ignore, minute, rfc3339_minute, run, utcnow
 from gateway.errors import Conflict, NotFound, RateLimited, from_crypto
 from gateway.models import EnvelopeKid, Event, Message, Thread
 from gateway.services import audit, authentic, duty
@@ -123,7 +124,7 @@ def _team_hour_cap(tx: Tx, team_id: str, limits: Limits, now: dt.datetime) -> No
 
 def _insert_kids(conn: Connection, thread_id: str, kids: set[str]) -> None:
     if kids:
-        conn.execute(insert_ignore(conn, EnvelopeKid), [{"thread_id": thread_id, "kid": k} for k in sorted(kids)])
+        run(conn, insert_ignore(conn, EnvelopeKid), [{"thread_id": thread_id, "kid": k} for k in sorted(kids)])
 
 
 def create_unit(
@@ -147,7 +148,8 @@ def create_unit(
         text = parsed.to_json()
         assigned = duty.assignee(tx, team_id, None)
         try:
-            conn.execute(
+            run(
+                conn,
                 INSERT_THREAD,
                 {
                     "id": thread_id, "team_id": team_id, "lookup": lookup, "citizen_pk": citizen_pk, "status": "new",
@@ -158,7 +160,7 @@ def create_unit(
         except IntegrityError:
             # The only unique value a client chooses is lookup (from its access_token).
             raise Conflict("thread_exists", "a thread with this access token already exists") from None
-        conn.execute(INSERT_MESSAGE, {"thread_id": thread_id, "seq": 1, "sender": "citizen", "at": now, "envelope": text})
+        run(conn, INSERT_MESSAGE, {"thread_id": thread_id, "seq": 1, "sender": "citizen", "at": now, "envelope": text})
         _insert_kids(conn, thread_id, _team_kids(parsed, citizen_pk))
         duty.notify(tx, team_id, thread_id, assigned, "thread_new", now)
         return Created(thread_id, expires)
@@ -179,33 +181,50 @@ async def create_thread(
     return created
 
 
-def _thread_row(conn: Connection, lookup: bytes):  # type: ignore[no-untyped-def]
-    row = conn.execute(THREAD_ROW, {"lookup": lookup}).first()
-    if row is None:
+class ThreadRow(NamedTuple):
+    """What the citizen write path reads of a thread (the columns of `THREAD_ROW`, in order)."""
+
+    id: str
+    team_id: str
+    citizen_pk: bytes
+    status: str
+    assigned_to: str | None
+    last_seq: int
+    total_bytes: int
+
+
+def _thread_row(conn: Connection, lookup: bytes) -> ThreadRow:
+    rows = run(conn, THREAD_ROW, {"lookup": lookup})
+    if not rows:
         raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
-    return row
+    return ThreadRow(*rows[0])
 
 
-def append(tx: Tx, thread, sender: str, parsed: Envelope, limits: Limits, now: dt.datetime) -> int:  # type: ignore[no-untyped-def]
+def _scalar(rows: list[tuple]) -> Any:
+    return rows[0][0] if rows else None
+
+
+def append(tx: Tx, thread: ThreadRow, sender: str, parsed: Envelope, limits: Limits, now: dt.datetime) -> int:
     """Append a message with the next seq, within the caps, renewing the thread's expiry.
 
     The seq comes from `UPDATE … RETURNING` guarded by the caps, which serialises
     concurrent writers on the thread row in PostgreSQL (SQLite has one writer).
     """
     text = parsed.to_json()
-    seq = tx.conn.scalar(
+    seq = _scalar(run(
+        tx.conn,
         APPEND,
         {
             "thread": thread.id, "max_messages": limits.max_messages_per_thread, "size": len(text),
             "max_bytes": limits.max_thread_bytes, "now": now, "expiry": expiry(now, limits.retention_days),
         },
-    )
+    ))
     if seq is None:
         if tx.conn.scalar(select(Thread.id).where(Thread.id == thread.id)) is None:
             raise NotFound("unknown_thread", "the conversation is gone")
         raise Conflict("thread_full", "this conversation cannot take more messages; please start a new one")
     authentic.check_seq(parsed, int(seq))
-    tx.conn.execute(INSERT_MESSAGE, {"thread_id": thread.id, "seq": seq, "sender": sender, "at": now, "envelope": text})
+    run(tx.conn, INSERT_MESSAGE, {"thread_id": thread.id, "seq": seq, "sender": sender, "at": now, "envelope": text})
     _insert_kids(tx.conn, thread.id, _team_kids(parsed, thread.citizen_pk))
     return int(seq)
 
