@@ -53,6 +53,39 @@ COMPONENTS: dict[str, Any] = {
             },
         },
         "Envelope": {
+            "description": "Version 2 (authenticated, issue 11) from every writer here; version 1 still accepted in threads "
+            "whose first message is version 1. Exact rules in crypto/README.md. A v2 envelope declaring another seq than "
+            "the server assigns is 409 stale_seq (read the thread again and re-seal); another role, thread or pinned "
+            "team key is 400 bad_envelope.",
+            "oneOf": [{"$ref": "#/components/schemas/EnvelopeV1"}, {"$ref": "#/components/schemas/EnvelopeV2"}],
+        },
+        "EnvelopeV2": {
+            "type": "object",
+            "description": "crypto/README.md \"Envelope v2\": crypto_box key boxes from the sender's key, bound to from, seq, thread, team",
+            "required": ["v", "from", "seq", "thread", "team", "keys", "nonce", "ct"],
+            "additionalProperties": False,
+            "properties": {
+                "v": {"const": 2},
+                "from": {"enum": ["citizen", "consultant", "note"]},
+                "seq": {"type": "integer", "minimum": 0, "maximum": 2147483647, "description": "0 for a note"},
+                "thread": b64_bytes(16),
+                "team": b64_bytes(32),
+                "keys": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 2,
+                    "items": {
+                        "type": "object",
+                        "required": ["kid", "box"],
+                        "additionalProperties": False,
+                        "properties": {"kid": b64_bytes(16), "box": b64_bytes(48)},
+                    },
+                },
+                "nonce": b64_bytes(24),
+                "ct": {**B64, "minLength": 1387},
+            },
+        },
+        "EnvelopeV1": {
             "type": "object",
             "description": "CRYPTO.md envelope v1; exact rules in crypto/README.md",
             "required": ["v", "keys", "nonce", "ct"],
