@@ -25,7 +25,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Row, and_, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import b64
@@ -127,7 +127,7 @@ COLUMNS = (
 async def page_of(session: AsyncSession, username: str, teams: list[str], page: Page) -> tuple[list[dict], str | None]:
     """One query per team, each read in index order and limited, merged here: a member of
     several teams costs (teams x page), never a sort of every thread."""
-    rows = []
+    rows: list[Row] = []
     for team_id in teams:
         query = (
             select(*COLUMNS)
