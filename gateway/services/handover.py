@@ -10,7 +10,7 @@ from crypto import CryptoError, check_recipients, parse_envelope
 from gateway.db import Database, minute, utcnow
 from gateway.errors import BadRequest, NotFound, from_crypto
 from gateway.models import Duty, EnvelopeKid, Note, Thread
-from gateway.services import audit, duty, threads
+from gateway.services import audit, authentic, duty, threads
 from gateway.services.consultants import teams_of
 from gateway.services.inbox import own_thread, thread_json
 from gateway.services.keys import active_members
@@ -24,7 +24,9 @@ async def _add_note(session: AsyncSession, thread: Thread, author: str, envelope
         keys = await team_keys(session, thread.team_id)
         if keys.current is None:
             raise NotFound("unknown_team", "the team has no current key")
-        check_recipients(parsed, {keys.current.kid}, set(keys.retired_kids))
+        # Version 2 (issue 11): a note is bound to its thread and the thread's pinned team key.
+        if not await authentic.check_async(session, thread.id, thread.citizen_pk, "note", parsed):
+            check_recipients(parsed, {keys.current.kid}, set(keys.retired_kids))
     except CryptoError as exc:
         raise from_crypto(exc) from None
     session.add(Note(thread_id=thread.id, author=author, at=minute(utcnow()), envelope=parsed.to_json()))

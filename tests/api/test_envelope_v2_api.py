@@ -100,3 +100,17 @@ async def test_a_version_1_thread_takes_version_1_only(aiohttp_client, world):
     v2 = seal_v2({"text": "x"}, Binding("citizen", 2, citizen.pk, team_pk), citizen.sk)
     assert await error_of(await reply(client, citizen, v2)) == (400, "bad_envelope")
     assert (await reply(client, citizen, envelope_for("v1 igen", team_pk, citizen.pk))).status == 201
+
+
+async def test_a_handover_note_is_checked_like_every_note(aiohttp_client, world):
+    client = await staff_client(aiohttp_client, world)
+    citizen, team_pk = await start(client, world)
+    _kid, _pk, team_sk = await world.team_key("north")
+    alice = await login(client, world, world.members["alice"])
+    [thread] = (await alice.json("GET", "/api/v1/staff/threads"))["threads"]
+    path = f"/api/v1/staff/threads/{thread['id']}/handover"
+    other = new_citizen(world)
+    elsewhere = seal_v2({"text": "x"}, Binding("note", 0, other.pk, team_pk), team_sk)
+    assert await error_of(await alice.call("POST", path, {"to": None, "note": elsewhere})) == (400, "bad_envelope")
+    note = seal_v2({"text": "overdraget"}, Binding("note", 0, citizen.pk, team_pk), team_sk)
+    assert (await alice.call("POST", path, {"to": None, "note": note})).status == 200
