@@ -21,6 +21,7 @@ from gateway.health import static_problem
 from gateway.migrate import current_revision, head_revision
 from gateway.models import AuditEntry, Message, Thread
 from gateway.settings import CONFIG_NAME, SECRET_NAME, Settings, SettingsError, load_settings, resolve_data_dir
+from ops import dbfile
 from ops.backup import SMTP_PASSWORD_NAME
 from ops.common import CliError
 
@@ -111,6 +112,12 @@ def check_settings(settings: Settings) -> list[Result]:
         results.append(Result("kdf", True, f"Argon2id ops={settings.kdf_ops} mem={settings.kdf_mem}"))
     if settings.smtp.username and not settings.smtp.password:
         results.append(Result("smtp_password", False, f"smtp.username is set but {SMTP_PASSWORD_NAME} is missing"))
+    if settings.smtp.username and not (settings.smtp.tls or settings.smtp.starttls):
+        results.append(Result("smtp_tls", False, "smtp.username is set but neither smtp.tls nor smtp.starttls: the "
+                              "password would cross the network in clear"))
+    elif settings.smtp.enabled:
+        results.append(Result("smtp_tls", True, "TLS to the SMTP server" if settings.smtp.tls or settings.smtp.starttls
+                              else "no login is sent (no TLS configured)"))
     return results
 
 
@@ -127,6 +134,8 @@ async def check_database(settings: Settings) -> list[Result]:
     if missing:
         # Connecting would create an empty file.
         return [Result("database", False, f"{missing} is missing: restore a backup or run `fristed init`")]
+    # Before any connection: the gateway's own would switch the file to WAL and set secure_delete.
+    file_results = sqlite_file_checks(settings)
     db = Database.connect(settings.database_url)
     try:
         try:
@@ -139,31 +148,47 @@ async def check_database(settings: Settings) -> list[Result]:
                                   "`fristed serve` once (it migrates) or restore a matching backup"))
         else:
             results.append(Result("database", True, f"reachable, schema {revision} is current"))
-        results += await _storage(db, settings)
+        results += file_results + _storage(db, settings)
         results.append(await _clock(db, revision == head))
     finally:
         await db.close()
     return results
 
 
-async def _storage(db: Database, settings: Settings) -> list[Result]:
+def sqlite_file_checks(settings: Settings) -> list[Result]:
+    """The journal mode and what deletes left behind, read from the file itself (ops.dbfile)."""
     if not is_sqlite(settings.database_url):
-        return [Result("secure_delete", True, "PostgreSQL: the purge deletes rows and runs VACUUM; keep its "
-                       "storage on an encrypted disk")]
-    async with db.engine.connect() as conn:
-        secure = (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar()
-        journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
-    results = [
-        Result("secure_delete", secure == 1, "on: deleted rows are overwritten" if secure == 1
-               else f"PRAGMA secure_delete is {secure}: purged bytes would stay in the file"),
-        Result("journal", journal == "wal", f"journal_mode={journal}"),
-    ]
+        return []
+    path = Path(str(make_url(settings.database_url).database))
+    try:
+        state = dbfile.read_state(path)
+    except (OSError, ValueError) as exc:
+        return [Result("journal", False, f"{path.name} cannot be read: {exc}")]
+    results = [Result("journal", state.wal, "the file is in WAL mode (durable, readers never block the writer)"
+                      if state.wal else f"{path.name} is not in WAL mode (its header says a rollback journal): "
+                      "stop every gateway and run `fristed serve` once, which switches it back")]
+    dirty = state.dirty_free_pages + state.dirty_free_blocks
+    if dirty:
+        results.append(Result("secure_delete", False, f"{state.dirty_free_pages} free page(s) and "
+                              f"{state.dirty_free_blocks} free block(s) still hold deleted data: something deleted "
+                              "rows without secure_delete; stop the gateway and run `sqlite3 fristed.db VACUUM`"))
+    else:
+        results.append(Result("secure_delete", True, f"every free page ({state.free_pages}) and free block in the "
+                              "file is zeroed: deletes overwrote what they removed (secure_delete is per "
+                              "connection; every gateway connection turns it on)"))
+    return results
+
+
+def _storage(db: Database, settings: Settings) -> list[Result]:
+    if not is_sqlite(settings.database_url):
+        return [Result("secure_delete", True, "PostgreSQL: DELETE does not overwrite rows; the purge runs VACUUM, "
+                       "which only marks their space reusable. Keep the cluster on an encrypted disk and read "
+                       "SECURITY.md \"Deleted data on PostgreSQL\"")]
     path = Path(str(db.engine.url.database))
     files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
     loose = [p.name for p in files if stat.S_IMODE(p.stat().st_mode) & 0o077]
-    results.append(Result("database_files", not loose, f"{', '.join(loose)} readable by others (chmod go-rwx)"
-                          if loose else f"{', '.join(p.name for p in files)} private"))
-    return results
+    return [Result("database_files", not loose, f"{', '.join(loose)} readable by others (chmod go-rwx)"
+                   if loose else f"{', '.join(p.name for p in files)} private")]
 
 
 def _ntp_note() -> str:

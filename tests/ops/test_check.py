@@ -105,3 +105,54 @@ def test_smtp_is_checked_when_configured(fresh):
     finally:
         controller.stop()
     assert code == 0 and results["smtp"] == f"PASS smtp: 127.0.0.1:{port} answers"
+
+
+def test_a_database_file_out_of_wal_mode_fails_the_journal_check(fresh):
+    """Read from the file's header, before any connection of the check's own switches it back."""
+    with sqlite3.connect(fresh / "fristed.db") as db:
+        assert db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    db.close()
+    code, results, _ = check(fresh)
+    assert code == 1 and results["journal"].startswith("FAIL journal: fristed.db is not in WAL mode")
+    assert results["secure_delete"].startswith("PASS")
+
+
+def test_rows_deleted_without_secure_delete_fail_the_secure_delete_check(fresh):
+    db = sqlite3.connect(fresh / "fristed.db", isolation_level=None)
+    db.execute("PRAGMA secure_delete=OFF")  # what a careless tool or an old gateway would do
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO audit (at, actor, action, detail) VALUES ('2026-01-01 00:00:00', 'x', 'y', ?)",
+                   [(f"DELETED-SECRET-{i} " + "z" * 500,) for i in range(200)])
+    db.execute("COMMIT")
+    db.execute("DELETE FROM audit WHERE detail LIKE 'DELETED-SECRET-%'")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    assert b"DELETED-SECRET-" in (fresh / "fristed.db").read_bytes()
+    code, results, _ = check(fresh)
+    assert code == 1 and results["secure_delete"].startswith("FAIL secure_delete:")
+    assert "still hold deleted data" in results["secure_delete"]
+
+
+def test_rows_deleted_with_secure_delete_pass(fresh):
+    db = sqlite3.connect(fresh / "fristed.db", isolation_level=None)
+    db.execute("PRAGMA secure_delete=ON")
+    db.executemany("INSERT INTO audit (at, actor, action, detail) VALUES ('2026-01-01 00:00:00', 'x', 'y', ?)",
+                   [(f"DELETED-SECRET-{i} " + "z" * 500,) for i in range(200)])
+    db.execute("DELETE FROM audit WHERE detail LIKE 'DELETED-SECRET-%'")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    code, results, _ = check(fresh)
+    assert code == 0 and results["secure_delete"].startswith("PASS secure_delete: every free page")
+
+
+def test_smtp_credentials_without_tls_fail(fresh):
+    set_option(fresh, "smtp", "host", '"smtp.example.org"')
+    set_option(fresh, "smtp", "username", '"fristed"')
+    (fresh / "smtp_password").write_text("hunter2\n")
+    os.chmod(fresh / "smtp_password", 0o600)
+    code, results, _ = check(fresh)
+    assert code == 1 and results["smtp_tls"].startswith("FAIL smtp_tls: smtp.username is set but neither")
+    set_option(fresh, "smtp", "starttls", "true")
+    _, results, _ = check(fresh)
+    assert results["smtp_tls"] == "PASS smtp_tls: TLS to the SMTP server"
+
