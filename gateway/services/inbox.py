@@ -12,11 +12,11 @@ import json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crypto import CryptoError, b64, check_recipients, kid, parse_envelope
-from gateway.db import Database, minute, rfc3339_minute, utcnow
-from gateway.errors import BadRequest, Forbidden, NotFound, from_crypto
-from gateway.models import Duty, EnvelopeKid, Grant, Membership, Message, Note, Team, Thread
-from gateway.services import audit, authentic, duty, listing, threads
+from crypto import b64, kid
+from gateway.db import Database, rfc3339_minute
+from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.models import Duty, Grant, Membership, Message, Note, Team, Thread
+from gateway.services import audit, duty, listing, staffwrites, threads
 from gateway.services.consultants import teams_of
 from gateway.services.keys import active_members
 from gateway.services.teams import team_keys
@@ -76,43 +76,16 @@ async def get_thread(db: Database, username: str, thread_id: str) -> dict:
         }
 
 
-async def reply(db: Database, limits: threads.Limits, username: str, thread_id: str, envelope: object) -> Message:
-    """A consultant reply. A new or open thread becomes `waiting` (for the citizen); a thread
-    nobody holds is assigned to the one who answers; a closed one stays closed."""
-    async with db.write() as session:
-        thread = await _own_thread(session, username, thread_id, lock=True)
-        parsed = await threads.checked_envelope(session, thread.team_id, thread.citizen_pk, envelope, limits)
-        message = await threads.add_message(session, thread, "consultant", parsed, limits)
-        if thread.status in ("new", "open"):
-            thread.status = "waiting"
-        if thread.assigned_to is None:
-            thread.assigned_to = username
-            audit.record(session, username, "thread.assign", f"thread={thread.id} to={username}")
-        await duty.announce(session, thread, "thread_changed")
-    return message
+async def reply(db: Database, limits: threads.Limits, username: str, thread_id: str, envelope: object) -> threads.Appended:
+    """A consultant reply (a group-commit unit, `gateway.services.staffwrites`). A new or open thread
+    becomes `waiting` (for the citizen); a thread nobody holds is assigned to the one who answers;
+    a closed one stays closed."""
+    return await staffwrites.reply(db, limits, username, thread_id, threads.parse(envelope, limits))
 
 
-async def add_note(db: Database, limits: threads.Limits, username: str, thread_id: str, envelope: object) -> Note:
+async def add_note(db: Database, limits: threads.Limits, username: str, thread_id: str, envelope: object) -> staffwrites.NoteAdded:
     """An internal note, sealed to the team's current key only; it does not renew the thread's expiry."""
-    async with db.write() as session:
-        thread = await _own_thread(session, username, thread_id, lock=True)
-        try:
-            parsed = parse_envelope(envelope, max_bytes=limits.max_envelope_bytes)
-            keys = await team_keys(session, thread.team_id)
-            if keys.current is None:
-                raise NotFound("unknown_team", "the team has no current key")
-            # Version 2 (issue 11): a note is bound to its thread and the thread's pinned team key.
-            if not await authentic.check_async(session, thread.id, thread.citizen_pk, "note", parsed):
-                check_recipients(parsed, {keys.current.kid}, set(keys.retired_kids))
-        except CryptoError as exc:
-            raise from_crypto(exc) from None
-        note = Note(thread_id=thread.id, author=username, at=minute(utcnow()), envelope=parsed.to_json())
-        session.add(note)
-        known = set(await session.scalars(select(EnvelopeKid.kid).where(EnvelopeKid.thread_id == thread.id)))
-        for team_kid in set(parsed.kids) - known:
-            session.add(EnvelopeKid(thread_id=thread.id, kid=team_kid))
-        await duty.announce(session, thread, "thread_changed")
-    return note
+    return await staffwrites.add_note(db, username, thread_id, threads.parse(envelope, limits))
 
 
 async def update_thread(db: Database, username: str, thread_id: str, changes: dict) -> dict:
