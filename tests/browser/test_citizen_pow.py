@@ -48,6 +48,16 @@ def test_a_citizen_typing_for_a_few_seconds_sends_without_waiting_for_the_proof_
     assert len(sent) == 1 and set(sent[0]["pow"]) == {"challenge", "nonce"}
     # Sealing and one POST: no proof of work left to do after the click.
     assert waited < 2.0, waited
-    thread, messages = Backend(demo, demanding_server).thread_for(code.inner_text().strip())
+    typed = code.inner_text().strip()
+    thread, messages = Backend(demo, demanding_server).thread_for(typed)
     assert thread is not None and len(messages) == 1
+
+    # Coming back to answer: the reply pays its own proof of work, solved while the page was open.
+    replies: list[dict] = []
+    page.on("request", lambda r: replies.append(json.loads(r.post_data or "{}"))
+            if r.method == "POST" and r.url.endswith("/api/v1/threads/reply") else None)
+    citizen.pick_up(typed)
+    citizen.reply("Tak. Jeg skriver igen i morgen.")
+    assert citizen.messages()[-1] == ("citizen", "Tak. Jeg skriver igen i morgen.")
+    assert replies and all(set(r["pow"]) == {"challenge", "nonce"} for r in replies)
     context.close()
