@@ -28,7 +28,7 @@ from gateway.db import Database, counter, insert_ignore, minute, rfc3339_minute,
 from gateway.errors import Conflict, NotFound, RateLimited, from_crypto
 from gateway.models import EnvelopeKid, Event, Message, Thread
 from gateway.services import audit, authentic, duty
-from gateway.services.teams import KeyView, key_view, team_keys
+from gateway.services.teams import KeyView, key_view
 from gateway.settings import Settings
 from gateway.writer import Tx
 
@@ -352,54 +352,6 @@ async def delete_thread(db: Database, access_token: bytes, guard: Guard | None =
 
     await db.transact(unit)
     db.scrub_soon()
-
-
-async def checked_envelope(
-    session: AsyncSession, team_id: str, citizen_pk: bytes, envelope: object, limits: Limits
-) -> Envelope:
-    """The recipient rule of citizen messages and consultant replies, for the staff side (async ORM)."""
-    parsed = parse(envelope, limits)
-    keys = await team_keys(session, team_id)
-    if keys.current is None:
-        raise NotFound("unknown_team", f"team {team_id} takes no messages now")
-    try:
-        if parsed.version == 1:  # version 2: checked against its thread in add_message (issue 11)
-            check_recipients(parsed, {keys.current.kid, kid(citizen_pk)}, set(keys.retired_kids))
-    except CryptoError as exc:
-        raise from_crypto(exc) from None
-    return parsed
-
-
-async def add_message(
-    session: AsyncSession, thread: Thread, sender: str, parsed: Envelope, limits: Limits
-) -> Message:
-    """Append a message on the staff side (async ORM session), within the same caps as `append`."""
-    now = minute(utcnow())
-    text = parsed.to_json()
-    seq = await session.scalar(
-        update(Thread)
-        .where(
-            Thread.id == thread.id,
-            Thread.last_seq < limits.max_messages_per_thread,
-            Thread.total_bytes + len(text) <= limits.max_thread_bytes,
-        )
-        .values(
-            last_seq=Thread.last_seq + 1, last_activity=now, expires=expiry(now, limits.retention_days),
-            total_bytes=Thread.total_bytes + len(text),
-        )
-        .returning(Thread.last_seq)
-        .execution_options(synchronize_session=False)
-    )
-    if seq is None:
-        raise Conflict("thread_full", "this conversation cannot take more messages")
-    await authentic.check_async(session, thread.id, thread.citizen_pk, sender, parsed)
-    authentic.check_seq(parsed, int(seq))
-    message = Message(thread_id=thread.id, seq=seq, sender=sender, at=now, envelope=text)
-    session.add(message)
-    known = set(await session.scalars(select(EnvelopeKid.kid).where(EnvelopeKid.thread_id == thread.id)))
-    for team_kid in _team_kids(parsed, thread.citizen_pk) - known:
-        session.add(EnvelopeKid(thread_id=thread.id, kid=team_kid))
-    return message
 
 
 def mark_sealed_by_server_unit(lookup: bytes) -> Guard:

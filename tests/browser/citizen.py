@@ -25,14 +25,13 @@ from crypto import (
     normalise_code,
     open_envelope,
     open_key_blob,
-    parse_envelope,
     seal_envelope,
     unb64,
 )
 from crypto.envelope2 import Binding, header_of, open_v2, seal_v2
 from gateway.db import Database
 from gateway.models import Consultant, Grant, Message, TeamKey, Thread
-from gateway.services import threads
+from gateway.services import staffwrites, threads
 from gateway.settings import load_settings
 from tests.support import Demo, LiveServer
 
@@ -111,13 +110,13 @@ class Backend:
             envelope = seal_v2({"text": text}, place, self.team_secret_key())
         else:
             envelope = seal_envelope({"text": text}, [unb64(opened["citizen_pk"]), unb64(team["pk"])])
-        settings = load_settings(self.demo.data_dir, {})
-        limits = threads.Limits(settings.retention_days, settings.max_envelope_bytes)
+        limits = threads.Limits.of(load_settings(self.demo.data_dir, {}))
 
         async def work(db: Database) -> None:
-            async with db.write() as session:
+            async with db.read() as session:
                 thread = await threads.find_thread(session, keys.access_token)
-                await threads.add_message(session, thread, "consultant", parse_envelope(envelope, max_bytes=limits.max_envelope_bytes), limits)
+            # As the demo consultant's inbox would send it (the same service the staff API calls).
+            await staffwrites.reply(db, limits, "demo", thread.id, threads.parse(envelope, limits))
 
         self._with_db(work)
 
