@@ -190,3 +190,24 @@ def test_the_help_names_every_row_of_the_command_table():
         sub = run_fristed(command, "--help").stdout
         assert all(re.search(rf"(?m)^    {a}\b", sub) for a in actions), sub
         assert "--data-dir" in sub
+
+
+def test_every_listing_command_offers_json():
+    """`list`/`show` actions and `audit` (a listing of entries) each take --json (issue 14)."""
+    from ops.cli import build_parser
+
+    def choices(parser):
+        for action in parser._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                return action.choices
+        return {}
+
+    listings = []
+    for name, command in choices(build_parser()).items():
+        actions = choices(command)
+        listings += [(f"{name} {a}", p) for a, p in actions.items() if a in ("list", "show")]
+        if name == "audit":
+            listings.append((name, command))
+    assert {n for n, _ in listings} >= {"team list", "consultant list", "duty show", "keys list", "audit"}
+    for name, parser in listings:
+        assert any("--json" in action.option_strings for action in parser._actions), name
