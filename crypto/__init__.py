@@ -1,4 +1,4 @@
-"""Fristed cryptography, version 1 (CRYPTO.md): the Python half.
+"""Fristed cryptography, version 1 (CRYPTO.md) and envelope v2 (crypto/README.md): the Python half.
 
 Everything here is plain libsodium through PyNaCl, so the browser half
 (`crypto/js/`, libsodium.js) computes the same bytes. `crypto/vectors.json`
@@ -23,9 +23,11 @@ from crypto.envelope import (
     parse_envelope,
     seal_envelope,
 )
+from crypto.envelope2 import Binding, open_v2, read_as_citizen, read_as_team, seal_v2
 from crypto.errors import CryptoError
 
 __all__ = [
+    "Binding",
     "CitizenKeys",
     "CryptoError",
     "Envelope",
@@ -41,8 +43,12 @@ __all__ = [
     "normalise_code",
     "open_envelope",
     "open_key_blob",
+    "open_v2",
     "parse_envelope",
+    "read_as_citizen",
+    "read_as_team",
     "seal_envelope",
     "seal_key_blob",
+    "seal_v2",
     "unb64",
 ]
