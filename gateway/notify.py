@@ -118,6 +118,7 @@ class EventHub:
         self.wake = asyncio.Event()  # read now: something was written
         self.outgoing = asyncio.Event()  # tell the other processes (PostgreSQL NOTIFY)
         self.listening = False  # a LISTEN connection is up (PostgreSQL)
+        self.own_pid = 0  # its server process id
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def poke(self) -> None:
@@ -135,9 +136,10 @@ class EventHub:
         self.wake.set()
         self.outgoing.set()
 
-    def heard(self, *_args: object) -> None:
-        """A NOTIFY from another process (asyncpg listener callback)."""
-        self.wake.set()
+    def heard(self, _connection: object, pid: int, *_args: object) -> None:
+        """A NOTIFY (asyncpg listener callback); our own come back too and are ignored (already read)."""
+        if pid != self.own_pid:
+            self.wake.set()
 
     async def start(self) -> None:
         async with self.db.read() as session:
@@ -222,6 +224,7 @@ class EventHub:
             connection = None
             try:
                 connection = await asyncio.wait_for(asyncpg.connect(**params), 10)
+                self.own_pid = connection.get_server_pid()
                 await connection.add_listener(CHANNEL, self.heard)
                 self.listening = True
                 self.wake.set()  # catch up on whatever was written while nobody listened
