@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -153,6 +153,18 @@ def run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str
 def _values(prepared: _Prepared, params: dict[str, Any]) -> list[Any]:
     bound = prepared.compiled.construct_params(params)
     return [bound[n] if f is None else f(bound[n]) for n, f in zip(prepared.names, prepared.convert, strict=True)]
+
+
+def claim_once(conn: Connection, bucket: str, until: int) -> bool:
+    """Mark `bucket` used until `until` (epoch seconds, a whole minute), atomically across processes
+    (the primary key of `rate_limits`); False when it was used before. For one-time tickets and
+    proof-of-work challenges, inside the transaction of the write they pay for."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(RateLimit).values(bucket=bucket, window_start=until, count=1))
+    except IntegrityError:
+        return False
+    return True
 
 
 def counter(conn: Connection, bucket: str) -> int:

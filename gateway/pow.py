@@ -39,13 +39,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, delete, select
 
 from crypto import CryptoError, b64, unb64
 from crypto import pow as work
 from gateway import secretbox
-from gateway.db import Database
+from gateway.db import Database, claim_once
 from gateway.errors import BadRequest, Conflict, Forbidden
 from gateway.kdfgate import KdfGate
 from gateway.models import RateLimit
@@ -131,11 +130,8 @@ def spend(issued: Issued) -> Callable[[Tx], None]:
     bucket = _spent_bucket(issued)
 
     def guard(tx: Tx) -> None:
-        try:
-            with tx.conn.begin_nested():
-                tx.conn.execute(insert(RateLimit).values(bucket=bucket, window_start=issued.expires, count=1))
-        except IntegrityError:
-            raise stale("this challenge was used before") from None
+        if not claim_once(tx.conn, bucket, issued.expires):
+            raise stale("this challenge was used before")
 
     return guard
 

@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 
 from crypto import (
     CryptoError,
@@ -37,7 +35,7 @@ from crypto.derive import public_key
 from crypto.encoding import blake2b
 from crypto.envelope2 import Binding, citizen_pin, read_as_citizen, seal_v2, version_of
 from gateway import secretbox
-from gateway.db import Database
+from gateway.db import Database, claim_once
 from gateway.errors import Conflict, NotFound
 from gateway.kdfgate import KdfGate
 from gateway.models import RateLimit
@@ -104,11 +102,8 @@ def spend(secret_key: bytes, ticket: Ticket) -> threads.Guard:
     def guard(tx: Tx) -> None:
         now = int(time.time())
         tx.conn.execute(sql_delete(RateLimit).where(RateLimit.bucket.startswith(ONCE_PREFIX), RateLimit.window_start < now))
-        try:
-            with tx.conn.begin_nested():
-                tx.conn.execute(insert(RateLimit).values(bucket=bucket, window_start=ticket.expires, count=1))
-        except IntegrityError:
-            raise TicketError("used") from None
+        if not claim_once(tx.conn, bucket, ticket.expires):
+            raise TicketError("used")
 
     return guard
 
