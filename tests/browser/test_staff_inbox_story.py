@@ -17,11 +17,11 @@ from nacl.public import PrivateKey
 from playwright.sync_api import Browser, expect
 from sqlalchemy import insert, select
 
-from crypto import seal_envelope
+from crypto.envelope2 import Binding, seal_v2
 from gateway.db import Database, minute, utcnow
 from gateway.models import Message, TeamKey, Thread
 from gateway.settings import load_settings
-from tests.browser.citizen import CitizenPages, run_async
+from tests.browser.citizen import Backend, CitizenPages, run_async
 from tests.browser.staff import StaffPages, invite_url, next_code
 from tests.support import Demo, LiveServer
 
@@ -53,9 +53,11 @@ class Seeded:
         return (risk, 1, -self.last_activity.timestamp(), self.id)
 
 
-def seed(demo: Demo, count: int = 36) -> list[Seeded]:
-    """`count` threads in team demo, sealed as a citizen's browser seals (to Z.pk and the team key):
-    every risk; new and unanswered, answered, answered then written to again, and closed."""
+def seed(demo: Demo, server: LiveServer, count: int = 36) -> list[Seeded]:
+    """`count` threads in team demo, sealed as the browsers seal (envelope v2: a citizen's message
+    with Z, a consultant's with the team key, each bound to its place): every risk; new and
+    unanswered, answered, answered then written to again, and closed."""
+    team_sk = Backend(demo, server).team_secret_key()
 
     async def work() -> list[Seeded]:
         db = Database.connect(load_settings(demo.data_dir, {}).database_url)
@@ -72,14 +74,16 @@ def seed(demo: Demo, count: int = 36) -> list[Seeded]:
                     times = [at - dt.timedelta(minutes=30 * (len(senders) - 1 - n)) for n in range(len(senders))]
                     status = ["new", "waiting", "open", "closed"][kind]
                     assigned = None if kind == 0 else "demo"
-                    citizen_pk = bytes(PrivateKey.generate().public_key)
+                    z = PrivateKey.generate()
+                    citizen_pk = bytes(z.public_key)
                     thread_id = secrets.token_urlsafe(12)
                     await session.execute(insert(Thread).values(
                         id=thread_id, team_id="demo", lookup=secrets.token_bytes(32), citizen_pk=citizen_pk, status=status,
                         risk=risk, assigned_to=assigned, sealed_by="server" if i % 9 == 0 else "browser", created=times[0],
                         last_activity=at, expires=(at + dt.timedelta(days=30)).date(), last_seq=len(senders), total_bytes=0))
                     for seq, (sender, moment) in enumerate(zip(senders, times, strict=True), start=1):
-                        envelope = seal_envelope({"text": f"Besked {i}.{seq} fra {sender}"}, [citizen_pk, key.pk])
+                        place = Binding(sender, seq, citizen_pk, key.pk)
+                        envelope = seal_v2({"text": f"Besked {i}.{seq} fra {sender}"}, place, bytes(z) if sender == "citizen" else team_sk)
                         await session.execute(insert(Message).values(
                             thread_id=thread_id, seq=seq, sender=sender, at=moment, envelope=json.dumps(envelope)))
                     made.append(Seeded(thread_id, risk, status, assigned, at, at if senders[-1] == "citizen" else None))
@@ -118,7 +122,7 @@ def wait_for_title_count(staff: StaffPages, count: int, seconds: float) -> None:
 
 
 def test_a_consultant_on_shift_sees_danger_first_misses_nothing_and_hands_over(browser: Browser, demo: Demo, live_server: LiveServer) -> None:
-    seeded = seed(demo)
+    seeded = seed(demo, live_server)
     expected = [s.id for s in sorted(seeded, key=Seeded.order)]
     assert seeded[4].risk == "acute" and expected[0] in {s.id for s in seeded if s.risk == "acute"}
 
@@ -187,10 +191,8 @@ def test_a_consultant_on_shift_sees_danger_first_misses_nothing_and_hands_over(b
     expect(row).to_have_attribute("data-unread", "true")
     expect(row).to_have_class(re.compile(r"\bmoved\b"))  # highlighted where it landed
     row.scroll_into_view_if_needed()  # previews are decrypted only for rows on screen
-    if stored_version(demo, new_id) == 1:
-        expect(row.locator(".preview")).to_have_text("Jeg tør ikke tage hjem i dag.")
-    else:  # envelope v2 (issue 11): whatever the page's reader makes of it, but it is made
-        expect(row.locator(".preview")).not_to_have_text("…")
+    assert stored_version(demo, new_id) == 2  # the citizen page seals version 2; the preview verifies it at its place
+    expect(row.locator(".preview")).to_have_text("Jeg tør ikke tage hjem i dag.")
 
     # Reading clears the marker, for good.
     demo_staff.open_thread(new_id)
@@ -244,7 +246,7 @@ def test_a_consultant_on_shift_sees_danger_first_misses_nothing_and_hands_over(b
 def test_a_new_member_is_told_who_can_share_the_key_and_gets_it_the_moment_a_holder_opens_the_inbox(
     browser: Browser, demo: Demo, live_server: LiveServer
 ) -> None:
-    seed(demo, 3)
+    seed(demo, live_server, 3)
     carol_context = browser.new_context()
     carol_context.grant_permissions(["notifications"], origin=live_server.url)
     carol = StaffPages(carol_context, live_server.url)

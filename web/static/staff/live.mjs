@@ -14,7 +14,9 @@ export class Live {
     this.inbox = inbox;
     this.source = null;
     this.prefs = { desktop: false, sound: false };
-    this.baseTitle = document.title;
+    // The unlocked inbox is titled "Inbox" ("(2) Inbox" with two unread); the login page keeps its own title.
+    this.loginTitle = document.title;
+    this.baseTitle = inbox.label('Title') || document.title;
     this.audio = null;
     this.announced = 0;
   }
@@ -36,7 +38,7 @@ export class Live {
 
   stop() {
     if (this.source) this.source.close();
-    document.title = this.baseTitle;
+    document.title = this.loginTitle;
   }
 
   async choose(name, box) {
