@@ -6,6 +6,7 @@ server, with the consultant, so nothing is kept in the browser's storage.
 """
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from gateway.db import Database
 from gateway.errors import BadRequest
@@ -17,6 +18,14 @@ async def mark_read(db: Database, username: str, thread_id: str, seq: int) -> in
     """Read up to `seq` (capped at the thread's last message); a marker never moves back. Returns the marker."""
     if seq < 0:
         raise BadRequest("bad_seq", "seq is a message number, 0 or more")
+    try:
+        return await _mark(db, username, thread_id, seq)
+    except IntegrityError:
+        # Two tabs of one consultant made the first marker at once (PostgreSQL): the second pass updates it.
+        return await _mark(db, username, thread_id, seq)
+
+
+async def _mark(db: Database, username: str, thread_id: str, seq: int) -> int:
     async with db.write() as session:
         thread = await own_thread(session, username, thread_id)
         seq = min(seq, thread.last_seq)
@@ -46,6 +55,13 @@ async def get_prefs(db: Database, username: str) -> dict:
 async def set_prefs(db: Database, username: str, changes: dict[str, bool]) -> dict:
     if not changes:
         raise BadRequest("nothing_to_change", "send desktop and/or sound")
+    try:
+        return await _set_prefs(db, username, changes)
+    except IntegrityError:  # two first choices at once (PostgreSQL): the second pass updates the row
+        return await _set_prefs(db, username, changes)
+
+
+async def _set_prefs(db: Database, username: str, changes: dict[str, bool]) -> dict:
     async with db.write() as session:
         prefs = await session.get(StaffPrefs, username)
         if prefs is None:
