@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyotp
 from nacl.public import PrivateKey
@@ -28,6 +29,7 @@ from tests.support import Demo, LiveServer
 RISKS = ["unknown", "low", "medium", "high", "acute"]
 RANK = {"acute": 0, "high": 1}
 BOB_PASSPHRASE = "sommerhus ved fjorden 42"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 TEMPLATE = "Tak fordi du skrev. Vi læser din besked og svarer hurtigst muligt."
 
 
@@ -271,6 +273,16 @@ def test_a_new_member_is_told_who_can_share_the_key_and_gets_it_the_moment_a_hol
     expect(carol.page.locator("#threads .thread .preview.locked")).to_have_count(0)
     carol.page.locator("#threads").scroll_into_view_if_needed()  # previews are made for rows on screen
     expect(carol.page.locator("#threads .thread .preview").first).to_have_text(re.compile(r"^Besked "))
+
+    # No serious accessibility problem in the inbox with a thread open (axe-core).
+    carol.open_thread(carol.thread_ids()[0])
+    carol.page.evaluate(AXE.read_text(encoding="utf-8"))  # add_script_tag is blocked by the CSP
+    violations = carol.page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '))"""
+    )
+    assert violations == [], violations
 
     carol.page.reload()
     carol.unlock("vinter ved vesterhavet 9")

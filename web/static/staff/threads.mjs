@@ -486,8 +486,7 @@ export class Inbox {
     for (const message of messages) {
       if (this.dividerSeq !== null && message.seq > this.dividerSeq && !entries.some((e) => e.id === 'new-divider')) {
         const divider = element('li', 'divider', this.label('NewMessages'));
-        divider.id = 'new-divider';
-        divider.setAttribute('role', 'separator');
+        divider.id = 'new-divider'; // a list item of its own: a separator role is not allowed inside a list
         entries.push(divider);
       }
       entries.push(this.renderEntry('message', message.from, message, '', verdicts.get(message.seq)));
