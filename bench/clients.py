@@ -20,6 +20,11 @@ from nacl.public import PrivateKey
 
 from crypto import b64, derive_staff, seal_envelope, unb64
 
+try:
+    from crypto.envelope2 import CITIZEN, Binding, seal_v2
+except ImportError:  # before issue 11
+    seal_v2 = None  # type: ignore[assignment]
+
 TEXT = "Jeg har brug for at tale med nogen. " * 8  # about 300 characters, like a short first message
 CREATE_POOL = 64
 
@@ -43,11 +48,16 @@ class CitizenData:
     open: Path
     reply: Path
     reply_threads: int
+    create_version: int
 
 
-def _sealed(team_pk: bytes) -> tuple[bytes, dict]:
+def _sealed(team_pk: bytes, version: int = 2) -> tuple[bytes, dict]:
+    """A new citizen key and the first message of its thread, sealed as the write page seals it
+    (envelope v2 where the code has it, issue 11), or as version 1."""
     citizen = PrivateKey.generate()
     pk = bytes(citizen.public_key)
+    if version == 2 and seal_v2 is not None:
+        return pk, seal_v2({"text": TEXT}, Binding(CITIZEN, 1, pk, team_pk), bytes(citizen))
     return pk, seal_envelope({"text": TEXT}, [team_pk, pk])
 
 
@@ -73,7 +83,8 @@ async def prepare_citizens(url: str, work: Path, reply_threads: int) -> CitizenD
         semaphore = asyncio.Semaphore(8)
 
         async def make_one() -> None:
-            pk, envelope = _sealed(team_pk)
+            # Version 1: a v2 reply binds the seq it will get, which bodies made before timing cannot know.
+            pk, envelope = _sealed(team_pk, version=1)
             token = b64(secrets.token_bytes(32))
             async with semaphore, http.post(url + "/api/v1/threads", data=create_body(team["id"], pk, envelope, token),
                                             headers={"Content-Type": "application/json"}) as answer:
@@ -88,7 +99,7 @@ async def prepare_citizens(url: str, work: Path, reply_threads: int) -> CitizenD
         json.dumps({"access_token": t, "envelope": seal_envelope({"text": TEXT}, [team_pk, pk])}, separators=(",", ":")) + "\n"
         for t, pk in threads))
     return CitizenData(len(raw), team["id"], team_pk, pow_bits, work / "create.txt", work / "open.txt",
-                       work / "reply.txt", len(threads))
+                       work / "reply.txt", len(threads), int(pool[0][1]["v"]))
 
 
 # --- a consultant ------------------------------------------------------------------------------
