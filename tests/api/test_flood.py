@@ -53,5 +53,5 @@ def test_a_flood_from_another_process_is_refused_cleanly_and_legitimate_writes_g
     assert result["bits"]["after"] == 0 and result["bits"]["fell_back_after_s"] is not None
     # The citizen who pays gets through during the flood, and how long it took is reported.
     assert result["legitimate"]["ok"] >= 1 and result["legitimate"]["post_p50_ms"] is not None
-    assert set(by_kind["legitimate"]) <= {201, 409}
+    assert set(by_kind["legitimate"]) <= {201, 403, 409}  # 403: bits rose between reading /config and posting
     assert 0 < result["rss_kb"]["peak"] < RSS_BOUND_KB
