@@ -161,10 +161,10 @@ def test_the_proxy_config_serves_tls_and_its_log_keeps_no_address(tmp_path):
             upstream.shutdown()
     assert seen["x-real-ip"] == "127.0.0.1"
     assert "x-forwarded-for" not in seen and "forwarded" not in seen and seen["host"] == "fristed.example.org"
-    log = (tmp_path / "fristed.access.log").read_text()
-    assert "GET /api/v1/config" in log
-    for secret in ("127.0.0.1", "203.0.113.9", "telltale", "secret=hush", "lang=en"):
-        assert secret not in log, secret
+    # The proxy keeps no access log (issue 10: a per-second line would date a citizen's request);
+    # the commented-out debugging line uses the address-free format.
+    assert not (tmp_path / "fristed.access.log").exists()
+    assert "# access_log /var/log/nginx/fristed.access.log fristed_private;" in (DEPLOY / "nginx.conf").read_text()
 
 
 def wait_for_port(port: int, process: subprocess.Popen) -> None:
