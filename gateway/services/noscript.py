@@ -266,7 +266,7 @@ async def conversation(db: Database, keys: Keys) -> Conversation:
             rows.append((seq, sender, json.loads(envelope)))
         except ValueError:
             rows.append((seq, sender, None))  # one clear placeholder on the page, never a crash
-    at = {seq: when for seq, _sender, when, _envelope in opened.messages}
+    at = {seq: threads.moment(when) for seq, _sender, when, _envelope in opened.messages}
     # The citizen reader's rule (crypto/README.md "Envelope v2"): only what verifies is its sender's.
     shown = [Shown(r.seq, r.sender, at[r.seq], r.text, r.verified) for r in read_as_citizen(rows, keys.sk)]
     return Conversation(opened, shown)

@@ -272,9 +272,11 @@ async def exists(db: Database, access_token: bytes) -> bool:
 
 @dataclass(frozen=True)
 class Opened:
+    """A thread as `/threads/open` reads it; times as stored (see `moment`)."""
+
     team_id: str
     citizen_pk: bytes
-    expires: dt.date
+    expires: dt.date | str
     messages: list
 
 
@@ -311,13 +313,24 @@ INSERT_MESSAGE = insert(Message)
 
 def _open(lookup: bytes) -> Callable[[Connection], Opened]:
     def read(conn: Connection) -> Opened:
-        thread = conn.execute(OPEN_THREAD, {"lookup": lookup}).first()
-        if thread is None:
+        found = run(conn, OPEN_THREAD, {"lookup": lookup})
+        if not found:
             raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
-        rows = conn.execute(OPEN_MESSAGES, {"thread_id": thread.id}).all()
-        return Opened(thread.team_id, thread.citizen_pk, thread.expires, list(rows))
+        thread_id, team_id, citizen_pk, expires = found[0]
+        rows = run(conn, OPEN_MESSAGES, {"thread_id": thread_id})
+        return Opened(team_id, citizen_pk, expires, rows)
 
     return read
+
+
+def moment(value: dt.datetime | str) -> dt.datetime:
+    """A stored time as a datetime: SQLite's driver hands `run` the stored text, PostgreSQL a datetime."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _minute_text(value: dt.datetime | str) -> str:
+    # "2026-11-22 13:05:00.000000" (SQLite's stored text) -> "2026-11-22T13:05Z", without parsing it.
+    return f"{value[:10]}T{value[11:16]}Z" if isinstance(value, str) else rfc3339_minute(value)
 
 
 async def open_thread(db: Database, access_token: bytes) -> Opened:
@@ -328,10 +341,10 @@ async def open_thread(db: Database, access_token: bytes) -> Opened:
 def opened_json(opened: Opened) -> bytes:
     """The /threads/open answer, built as text: the stored envelopes are already compact JSON."""
     messages = ",".join(
-        f'{{"seq":{int(seq)},"from":{json.dumps(sender)},"at":"{rfc3339_minute(at)}","envelope":{envelope}}}'
+        f'{{"seq":{int(seq)},"from":{json.dumps(sender)},"at":"{_minute_text(at)}","envelope":{envelope}}}'
         for seq, sender, at, envelope in opened.messages
     )
-    team, pk, expires = json.dumps(opened.team_id), b64(opened.citizen_pk), opened.expires.isoformat()
+    team, pk, expires = json.dumps(opened.team_id), b64(opened.citizen_pk), str(opened.expires)[:10]
     return f'{{"team":{team},"citizen_pk":"{pk}","expires":"{expires}","messages":[{messages}]}}'.encode()
 
 
