@@ -27,7 +27,7 @@ Where SQLite keeps the bytes of a deleted row, and what removes them:
 `scrub_sync(conn, vacuum=True)` does the VACUUM and the checkpoint on a
 connection the caller owns (the SQLite writer thread's, or a private one).
 `Scrubber` runs it off the request path: VACUUM and checkpoint soon after
-`soon()`; otherwise, every `SCRUB_SECONDS`, a checkpoint alone whenever
+`soon()`; otherwise, every `SCRUB_SECONDS` (30), a checkpoint alone whenever
 another connection committed since the last one (so every UPDATE's old
 page images leave the WAL too). A scrub gives up after `WAIT_SECONDS` if
 another writer or a reader is in the way; the next round tries again.
@@ -53,7 +53,8 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("fristed.scrub")
 
-SCRUB_SECONDS = 2.0
+# A checkpoint alone after other commits: rare, so a steady write load hardly notices it.
+SCRUB_SECONDS = 30.0
 RETRY_SECONDS = 0.25
 WAIT_SECONDS = 0.2
 VACUUM_WAIT_SECONDS = 2.0
@@ -79,8 +80,8 @@ def sqlite_connection(conn: Any) -> sqlite3.Connection:
     raise TypeError(f"scrub_sync needs a sqlite3 connection or a sync SQLAlchemy one over pysqlite, not {type(conn)!r}")
 
 
-def scrub_sync(conn: Any, wait: float = WAIT_SECONDS, vacuum: bool = False) -> ScrubResult:
-    """VACUUM (if `vacuum`) and empty the WAL (checkpoint TRUNCATE).
+def scrub_sync(conn: Any, wait: float = WAIT_SECONDS, vacuum: bool = True) -> ScrubResult:
+    """VACUUM (unless `vacuum=False`) and empty the WAL (checkpoint TRUNCATE): what a delete needs.
 
     `conn` must be outside a transaction (neither can run inside one). Waits
     at most `wait` seconds for the write lock and for readers to leave the
