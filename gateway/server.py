@@ -4,8 +4,8 @@ aiohttp answers a request it cannot parse (a header line without a colon, a
 NUL in a header value, `Content-Length: abc`) from `RequestHandler.handle_error`,
 which logs "Error handling request from <peer address>" with a traceback that
 quotes the offending header, and answers plain text without our security
-headers. `QuietRequestHandler` logs one line (status and the kind of error:
-never an address, a header or a traceback) and answers in the API's error
+headers. `QuietRequestHandler` logs at most one debug line (status and the
+kind of error: never an address, a header or a traceback) and answers in the API's error
 shape with the security headers. `fristed serve` runs the app through
 `GatewayRunner`, which is aiohttp's `AppRunner` making this handler.
 """
@@ -37,7 +37,8 @@ class QuietRequestHandler(RequestHandler):
             # escapes and indents it); still no address and no header.
             log.error("unhandled error outside the middlewares (%s)", type(exc).__name__, exc_info=exc)
         else:
-            log.info("refused a malformed request: %s (%s)", status, type(exc).__name__ if exc else "-")
+            # Debug only: like a citizen request, a malformed one leaves no dated line by default (issue 10).
+            log.debug("refused a malformed request: %s (%s)", status, type(exc).__name__ if exc else "-")
         if request.writer.output_size > 0:
             raise ConnectionError("the answer had already begun")
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
