@@ -159,9 +159,12 @@ def paths() -> dict[str, Any]:
         },
         "/api/v1/staff/login": {
             "post": {
-                "summary": "Log in with auth_key and a TOTP code; sets the session cookie",
+                "summary": "Log in with auth_key and a TOTP code; sets the session cookie and the device cookie",
                 "description": "Every failure is 401 bad_login. After 5 failures in a row an account is blocked "
-                "30 s, doubling per further failure up to 15 minutes: 429 with Retry-After (seconds).",
+                "30 s, doubling per further failure up to 15 minutes: 429 with Retry-After (seconds). "
+                "A success also sets fristed_device (HttpOnly, SameSite=Strict, Path=/api/v1/staff/login): "
+                "a browser that sends it back for the same username is not held by the account's block, "
+                "and its own failures are counted on the same schedule (SECURITY.md, device cookies).",
                 "requestBody": json_body(obj(["username", "auth_key", "totp"], {"username": USERNAME, "auth_key": b64_bytes(32), "totp": TOTP})),
                 "responses": {
                     "200": json_answer("logged in", obj(["csrf", "consultant", "pk", "key_blob", "grants"], {"csrf": STRING, **KEYS})),
