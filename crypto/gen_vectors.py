@@ -14,11 +14,11 @@ from crypto.derive import derive_citizen, derive_staff, public_key, seal_key_blo
 from crypto.encoding import b64, blake2b, kid
 from crypto.envelope import seal_envelope
 from crypto.errors import CryptoError
+from crypto.gen_vectors_pow import KINDS as POW_KINDS
+from crypto.gen_vectors_pow import build as pow_vectors
 from crypto.gen_vectors_v2 import KINDS as V2_KINDS
 from crypto.gen_vectors_v2 import OUTCOMES as V2_OUTCOMES
 from crypto.gen_vectors_v2 import build as v2_vectors
-from crypto.gen_vectors_pow import KINDS as POW_KINDS
-from crypto.gen_vectors_pow import build as pow_vectors
 
 PATH = Path(__file__).with_name("vectors.json")
 # Real deployment cost for the code derivation; cheaper for the rest so the
