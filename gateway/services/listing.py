@@ -25,8 +25,8 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Row, and_, func, literal, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, and_, exists, func, literal, select, tuple_
+from sqlalchemy.engine import Connection
 
 from crypto import b64
 from gateway.db import Database, rfc3339_minute
@@ -124,7 +124,7 @@ COLUMNS = (
 )
 
 
-async def page_of(session: AsyncSession, username: str, teams: list[str], page: Page) -> tuple[list[dict], str | None]:
+def page_of(conn: Connection, username: str, teams: list[str], page: Page) -> tuple[list[dict], str | None]:
     """One query per team, each read in index order and limited, merged here: a member of
     several teams costs (teams x page), never a sort of every thread."""
     rows: list[Row] = []
@@ -138,24 +138,24 @@ async def page_of(session: AsyncSession, username: str, teams: list[str], page: 
         if page.after is not None:
             query = query.where(tuple_(T.inbox_rank, T.inbox_key, T.id) > tuple_(
                 literal(page.after.rank), literal(page.after.key), literal(page.after.id)))
-        rows.extend((await session.execute(query)).all())
+        rows.extend(conn.execute(query).all())
     rows.sort(key=lambda r: (r.inbox_rank, r.inbox_key, r.id))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    read = await _read_markers(session, username, [r.id for r in rows])
+    read = _read_markers(conn, username, [r.id for r in rows])
     cursor = Cursor(rows[-1].inbox_rank, rows[-1].inbox_key, rows[-1].id).encode() if more and rows else None
     return [row_json(r, read.get(r.id, 0)) for r in rows], cursor
 
 
-async def _read_markers(session: AsyncSession, username: str, ids: list[str]) -> dict[str, int]:
+def _read_markers(conn: Connection, username: str, ids: list[str]) -> dict[str, int]:
     if not ids:
         return {}
     marker = ReadMarker.__table__.c
-    result = await session.execute(select(marker.thread_id, marker.seq).where(marker.username == username, marker.thread_id.in_(ids)))
+    result = conn.execute(select(marker.thread_id, marker.seq).where(marker.username == username, marker.thread_id.in_(ids)))
     return {thread_id: seq for thread_id, seq in result.all()}
 
 
-async def counts_of(session: AsyncSession, username: str, teams: list[str]) -> dict[str, int]:
+def counts_of(conn: Connection, username: str, teams: list[str]) -> dict[str, int]:
     """How many threads each view holds, and how many open threads have messages the caller has not read.
 
     One GROUP BY over the few columns the views look at (read from the index `ix_threads_views`,
@@ -163,7 +163,7 @@ async def counts_of(session: AsyncSession, username: str, teams: list[str]) -> d
     minus "open threads read to the end", the latter walked from the caller's read markers.
     """
     counts = dict.fromkeys(VIEWS, 0)
-    grouped = await session.execute(
+    grouped = conn.execute(
         select(T.status, T.risk, T.last_sender, T.assigned_to, func.count())
         .where(T.team_id.in_(teams))
         .group_by(T.status, T.risk, T.last_sender, T.assigned_to)
@@ -180,21 +180,27 @@ async def counts_of(session: AsyncSession, username: str, teams: list[str]) -> d
         counts["needs_reply"] += number if is_open and last_sender == "citizen" else 0
         counts["urgent"] += number if is_open and risk in ("acute", "high") else 0
     marker = ReadMarker.__table__.c
-    read_to_end = await session.scalar(
+    # Driven from the caller's markers (EXISTS per marker, a primary-key look-up), so it costs what
+    # the caller has read, not a look-up per thread of the team.
+    read_to_end = conn.scalar(
         select(func.count())
-        .select_from(ReadMarker.__table__.join(Thread.__table__, T.id == marker.thread_id))
-        .where(marker.username == username, T.team_id.in_(teams), OPEN, marker.seq >= T.last_seq)
+        .select_from(ReadMarker.__table__)
+        .where(marker.username == username, exists().where(
+            T.id == marker.thread_id, T.team_id.in_(teams), OPEN, marker.seq >= T.last_seq))
     )
     return {**counts, "unread": open_threads - int(read_to_end or 0)}
 
 
 async def list_page(db: Database, username: str, page: Page) -> dict:
     """`{threads, next, counts}`: one page of the view in the inbox order, and every view's count."""
-    async with db.read() as session:
-        teams = list(await session.scalars(select(Membership.team_id).where(Membership.username == username)))
-        threads, cursor = await page_of(session, username, teams, page)
-        counts = await counts_of(session, username, teams)
-    return {"threads": threads, "next": cursor, "counts": counts}
+
+    def read(conn: Connection) -> dict:
+        teams = list(conn.scalars(select(Membership.team_id).where(Membership.username == username)))
+        threads, cursor = page_of(conn, username, teams, page)
+        return {"threads": threads, "next": cursor, "counts": counts_of(conn, username, teams)}
+
+    # Short indexed reads in one transaction: on SQLite on the loop's own connection (issue 9).
+    return await db.read_core(read)
 
 
 def parse_ids(raw: str) -> list[str]:
