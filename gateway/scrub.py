@@ -12,8 +12,9 @@ Where SQLite keeps the bytes of a deleted row, and what removes them:
   pointers and the cell content, so a copy of a row that lived there once
   can outlive its deletion, `secure_delete` or not (measured here: 5 to 10
   of 5,000 deleted rows). `VACUUM` rebuilds every page from the live rows
-  only; it runs after each delete or purge (at most once per
-  `VACUUM_MIN_SECONDS`), with `temp_store=MEMORY` so no copy spills into a
+  only; it runs after each delete or purge (a burst of deletes shares one:
+  at most one per `VACUUM_MIN_SECONDS` per process, the one put off is owed
+  and the `Scrubber` runs it), with `temp_store=MEMORY` so no copy spills into a
   temporary file. Its cost grows with the live data, not with the file
   (about 0.1 s for 13 MB here), and it holds the write lock meanwhile.
 * **the write-ahead log (`-wal`)**: the older frames still hold the pages as
@@ -41,7 +42,9 @@ an operator must do.
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -59,6 +62,52 @@ RETRY_SECONDS = 0.25
 WAIT_SECONDS = 0.2
 VACUUM_WAIT_SECONDS = 2.0
 VACUUM_MIN_SECONDS = 1.0
+POLL_SECONDS = 0.5  # how often the Scrubber looks whether a VACUUM is owed
+
+
+class _Ledger:
+    """When each database file was last VACUUMed in this process, and which one a VACUUM is owed.
+
+    Process-wide on purpose: the group writer's thread (`gateway.db.scrub_sync`)
+    and the `Scrubber` share one file, and a burst of deletes must share one
+    VACUUM (at most one per `VACUUM_MIN_SECONDS`); the one put off is owed, and
+    the Scrubber pays it within a second.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._owed: set[str] = set()
+
+    def may_vacuum(self, path: str) -> bool:
+        with self._lock:
+            if time.monotonic() - self._last.get(path, -VACUUM_MIN_SECONDS) < VACUUM_MIN_SECONDS:
+                self._owed.add(path)
+                return False
+            return True
+
+    def owe(self, path: str) -> None:
+        with self._lock:
+            self._owed.add(path)
+
+    def vacuumed(self, path: str) -> None:
+        with self._lock:
+            self._last[path] = time.monotonic()
+            self._owed.discard(path)
+
+    def owes(self, path: str) -> bool:
+        with self._lock:
+            return path in self._owed
+
+
+LEDGER = _Ledger()
+
+
+def _main_file(raw: sqlite3.Connection) -> str:
+    for _seq, name, file in raw.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return os.path.realpath(file) if file else ""
+    return ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +143,8 @@ def scrub_sync(conn: Any, wait: float = WAIT_SECONDS, vacuum: bool = True) -> Sc
     previous = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
     temp_store = int(raw.execute("PRAGMA temp_store").fetchone()[0])
     vacuumed = False
+    path = _main_file(raw)
+    vacuum = vacuum and LEDGER.may_vacuum(path)  # else owed: the Scrubber runs it within a second
     try:
         if vacuum:
             raw.execute(f"PRAGMA busy_timeout={max(1, int(wait * 1000))}")
@@ -101,7 +152,9 @@ def scrub_sync(conn: Any, wait: float = WAIT_SECONDS, vacuum: bool = True) -> Sc
             try:
                 raw.execute("VACUUM")
                 vacuumed = True
-            except sqlite3.OperationalError:  # busy (another writer): the caller tries again
+                LEDGER.vacuumed(path)
+            except sqlite3.OperationalError:  # busy (another writer): owed, tried again
+                LEDGER.owe(path)
                 return ScrubResult(False, -1)
         if not wal:
             return ScrubResult(True, 0, vacuumed)  # no WAL: the transaction itself overwrote the rows
@@ -154,7 +207,7 @@ class Scrubber:
     """Scrubs one SQLite file in a worker thread: soon after `soon()`, and whenever it changed."""
 
     def __init__(self, path: str, interval: float = SCRUB_SECONDS):
-        self.path = path
+        self.path = os.path.realpath(path)
         self.interval = interval
         self._wake = asyncio.Event()
         self._connection: sqlite3.Connection | None = None
@@ -182,25 +235,25 @@ class Scrubber:
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
-        wanted = retry = False
-        last_vacuum = 0.0
+        retry = False
+        last_check = time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS if retry else self.interval)
+                await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS if retry else POLL_SECONDS)
             if stop.is_set():
                 break
-            wanted = wanted or self._wake.is_set()
+            wanted = self._wake.is_set() or LEDGER.owes(self.path)
             self._wake.clear()
-            # Deletes in a burst share one VACUUM.
-            vacuum = wanted and time.monotonic() - last_vacuum >= VACUUM_MIN_SECONDS
+            if not (wanted or retry or time.monotonic() - last_check >= self.interval):
+                continue
             try:
-                result = await asyncio.to_thread(self._round, vacuum)
+                result = await asyncio.to_thread(self._round, wanted)
             except sqlite3.Error as exc:
                 log.warning("scrubbing the database failed (%s); the next round tries again", exc)
                 result = ScrubResult(False, -1)
-            if result.vacuumed:
-                wanted, last_vacuum = False, time.monotonic()
-            retry = wanted or not result.done
+            if not wanted:
+                last_check = time.monotonic()
+            retry = not result.done or LEDGER.owes(self.path)
 
     def close(self) -> None:
         if self._connection is not None:
