@@ -16,9 +16,12 @@ the rest (issue 8):
 * **Cheap checks first.** Format and MAC (400 `bad_pow`), expiry and the
   spent list (409 `stale_challenge`), and only then one Argon2id, inside a
   per-process bound (`KdfGate`), so bad challenges cost a hash, not memory.
-* **Adaptive.** Every write attempt (accepted or not) is counted in memory
-  and added every half second to a per-window counter in `rate_limits`
-  (`writes:<window>`, no address in it), shared by every process. The
+* **Adaptive.** Every write that paid what was asked (no proof of work
+  while `bits` is 0, a valid one otherwise) is counted in memory and added
+  every half second to a per-window counter in `rate_limits`
+  (`writes:<window>`, no address in it), shared by every process. Refused
+  attempts do not count: they cost an attacker nothing, and counting them
+  would let anyone raise every citizen's cost for free. The
   rate over the last two windows sets `bits`: `floor_bits` while it is at
   most `writes_per_minute`; above it `flood_bits`, plus 2 for each doubling
   of the excess, up to `max_bits`. When the flood ends the rate decays
@@ -149,7 +152,7 @@ class PowControl:
         self._cleaned = 0.0
 
     def offered(self) -> None:
-        """One anonymous write attempt reached us (counted whether or not it succeeds)."""
+        """One anonymous write paid what was asked (counted whether or not the write then succeeds)."""
         self._offered += 1
 
     def target(self, per_minute: float) -> int:

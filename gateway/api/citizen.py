@@ -41,11 +41,14 @@ async def challenge(request: web.Request) -> web.Response:
 async def _paid(request: web.Request, data: dict, kind: str) -> Issued | None:
     """Proof of work and this client's limit, in the order that costs an attacker most and us least."""
     control = request.app[POW]
-    control.offered()
     if data.get("pow") is None and control.bits > 0:
         raise pow_required()
     request.app[CLIENTS].take(request, kind)
-    return await control.check(data)
+    issued = await control.check(data)
+    # Only a write that paid what was asked counts towards the demand: refused attempts cost an
+    # attacker nothing, so counting them would let anyone raise everyone's cost for free.
+    control.offered()
+    return issued
 
 
 @routes.post("/api/v1/threads")

@@ -78,7 +78,7 @@ max_new_threads_per_team_per_hour = 600
 
 [pow]
 # Proof of work for anonymous writes (INTERFACES.md 1.1). bits is floor_bits at a
-# normal pace; when write attempts across all processes exceed writes_per_minute
+# normal pace; when paid writes (refused attempts do not count) across all processes exceed writes_per_minute
 # (over the last two windows of window_seconds) it rises to flood_bits, plus 2
 # per doubling of the excess, at most max_bits, and falls back when the flood ends.
 floor_bits = 0
