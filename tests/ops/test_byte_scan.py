@@ -11,11 +11,14 @@ id of the deleted threads. None may appear. The same run checks that no stored
 or logged time is finer than a minute where it falls within a citizen request.
 """
 
+import asyncio
 import datetime as dt
 import json
 import re
 import sqlite3
+import subprocess
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -23,9 +26,11 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+import asyncpg
 import pyotp
 
 from crypto import b64, derive_citizen, derive_staff, generate_code, lookup_for, seal_envelope, unb64
+from ops.backup import pg_tool
 from tests.support import LiveServer, free_port, init_demo, run_fristed, set_option
 
 MARKERS = {
@@ -159,20 +164,85 @@ def needles_for(thread: Thread, deleted: bool) -> list[tuple[str, bytes]]:
     return found
 
 
+class SqliteStore:
+    """The deployment's own SQLite file."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / "fristed.db"
+
+    def run(self, sql: str, *args: object) -> None:
+        with sqlite3.connect(self.path, timeout=30) as db:
+            db.execute(sql.replace("$1", "?").replace("$2", "?"), args)
+        db.close()
+
+    def rows(self) -> list[tuple[str, object]]:
+        return snapshot_rows(self.path)
+
+    def backup_text(self, blobs: dict[str, bytes]) -> bytes:
+        return blobs["backup/fristed.db"]
+
+
+class PostgresStore:
+    """A PostgreSQL database of the suite's server, reached with asyncpg as any client would."""
+
+    def __init__(self, url: str):
+        self.dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    def _do(self, work):  # type: ignore[no-untyped-def]
+        async def go():  # type: ignore[no-untyped-def]
+            connection = await asyncpg.connect(self.dsn)
+            try:
+                return await work(connection)
+            finally:
+                await connection.close()
+
+        return asyncio.run(go())
+
+    def run(self, sql: str, *args: object) -> None:
+        self._do(lambda c: c.execute(sql, *args))
+
+    def rows(self) -> list[tuple[str, object]]:
+        async def read(connection):  # type: ignore[no-untyped-def]
+            found = []
+            for record in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+                table = record["tablename"]
+                for row in await connection.fetch(f'SELECT * FROM "{table}"'):
+                    found += [(f"{table}.{key}", value) for key, value in row.items()]
+            return found
+
+        return self._do(read)
+
+    def backup_text(self, blobs: dict[str, bytes]) -> bytes:
+        """The dump as SQL text (pg_dump's custom format is compressed: search what it restores)."""
+        dump = Path(tempfile.mkdtemp()) / "database.pgdump"
+        dump.write_bytes(blobs["backup/database.pgdump"])
+        return subprocess.run([pg_tool("pg_restore"), "-f", "-", str(dump)], capture_output=True, check=True).stdout
+
+
 def test_a_deleted_and_a_purged_thread_and_every_citizen_trace_are_in_no_byte_written(tmp_path, smtp_server):
+    scan(tmp_path, smtp_server, None)
+
+
+def test_the_same_holds_for_every_file_fristed_writes_on_postgresql(tmp_path, smtp_server, postgres):
+    """On PostgreSQL the cluster's own files keep deleted rows until reused (SECURITY.md "Deleted data on
+    PostgreSQL"): the scan covers what Fristed writes, the backup (restored to SQL text), log, audit, e-mail."""
+    scan(tmp_path, smtp_server, postgres.create_database())
+
+
+def scan(tmp_path: Path, smtp_server, database_url: str | None) -> None:  # type: ignore[no-untyped-def]
     controller, inbox = smtp_server
-    demo = init_demo(tmp_path / "data")
+    env = {"FRISTED_DATABASE_URL": database_url} if database_url else {}
+    demo = init_demo(tmp_path / "data", env=env)
+    store = PostgresStore(database_url) if database_url else SqliteStore(demo.data_dir)
     port = free_port()
     set_option(demo.data_dir, None, "public_url", f'"http://localhost:{port}"')  # no IP literal of our own
     set_option(demo.data_dir, "proxy", "client_address_header", '"X-Forwarded-For"')
     set_option(demo.data_dir, "smtp", "host", '"localhost"')
     set_option(demo.data_dir, "smtp", "port", str(controller.port))
     set_option(demo.data_dir, "smtp", "coalesce_minutes", "0")
-    with sqlite3.connect(demo.data_dir / "fristed.db") as db:
-        db.execute("UPDATE consultants SET email = 'demo@example.org' WHERE username = 'demo'")
-    db.close()
+    store.run("UPDATE consultants SET email = 'demo@example.org' WHERE username = 'demo'")
 
-    server = LiveServer(demo.data_dir, port=port).start()
+    server = LiveServer(demo.data_dir, env, port=port).start()
     try:
         session = Session(server.url)
         for page in ("/", "/write", "/pickup", "/?lang=ar"):
@@ -185,10 +255,8 @@ def test_a_deleted_and_a_purged_thread_and_every_citizen_trace_are_in_no_byte_wr
         time.sleep(1)
         deleted.id, purged.id, kept.id = ids
         assert session.call("/api/v1/threads/delete", {"access_token": b64(deleted.token)})[0] == 204
-        with sqlite3.connect(demo.data_dir / "fristed.db", timeout=30) as db:
-            db.execute("UPDATE threads SET expires = ? WHERE id = ?", ((dt.date.today() - dt.timedelta(days=2)).isoformat(), purged.id))
-        db.close()
-        assert "threads: 1" in run_fristed("purge", data_dir=demo.data_dir).stdout
+        store.run("UPDATE threads SET expires = $1 WHERE id = $2", dt.date.today() - dt.timedelta(days=2), purged.id)
+        assert "threads: 1" in run_fristed("purge", data_dir=demo.data_dir, env=env).stdout
         for _ in range(100):  # the notification e-mails (coalesce 0) arrive within seconds
             if len(inbox.messages) >= 1:
                 break
@@ -200,10 +268,10 @@ def test_a_deleted_and_a_purged_thread_and_every_citizen_trace_are_in_no_byte_wr
                 n in p.read_bytes() for p in demo.data_dir.rglob("*") if p.is_file() for n in gone):
             time.sleep(0.25)
         live = {p.name: p.read_bytes() for p in demo.data_dir.glob("fristed.db*")}
-        live_db = snapshot_rows(demo.data_dir / "fristed.db")
+        live_db = store.rows()
         backup = tmp_path / "after.tar"
-        run_fristed("backup", str(backup), data_dir=demo.data_dir)
-        audit = run_fristed("audit", "--json", data_dir=demo.data_dir).stdout.encode()
+        run_fristed("backup", str(backup), data_dir=demo.data_dir, env=env)
+        audit = run_fristed("audit", "--json", data_dir=demo.data_dir, env=env).stdout.encode()
     finally:
         server.stop()
 
@@ -211,6 +279,7 @@ def test_a_deleted_and_a_purged_thread_and_every_citizen_trace_are_in_no_byte_wr
     assert mails, "no notification e-mail arrived: the scan would not cover e-mail"
     blobs = everything(demo.data_dir, server.log_path, backup, {**mails, "audit": audit,
                                                                 **{f"live/{k}": v for k, v in live.items()}})
+    blobs["backup as restored"] = store.backup_text(blobs)
     problems = []
     for name, data in blobs.items():
         for needle in NEEDLES:
@@ -229,14 +298,15 @@ def test_a_deleted_and_a_purged_thread_and_every_citizen_trace_are_in_no_byte_wr
                 problems.append(f"a pickup code in {name}")
     assert problems == [], "\n".join(problems)
     # The search can find: the kept thread's ciphertext is in the database, and the purge and delete are audited.
-    assert kept.envelopes[0]["ct"][:48].encode() in blobs["backup/fristed.db"]
+    assert kept.envelopes[0]["ct"][:48].encode() in blobs["backup as restored"]
     assert b"thread=(deleted)" in audit and b"thread=(purged)" in audit
 
     # Coarse time: nothing stored or logged dates a citizen request to less than a minute.
-    backup_rows = snapshot_rows_from_tar(backup)
+    backup_rows = snapshot_rows_from_tar(backup) if database_url is None else []
     fine = [f"{where}: {value}" for where, value in [*live_db, *backup_rows] if finer_than_minute_within(value, session.spans)]
-    fine += [f"serve.log: {m.group().decode()}" for m in STAMP.finditer(blobs["serve.log"])
-             if finer_than_minute_within(m.group().decode(), session.spans)]
+    for name in ("serve.log", "backup as restored"):
+        fine += [f"{name}: {m.group().decode()}" for m in STAMP.finditer(blobs[name])
+                 if finer_than_minute_within(m.group().decode(), session.spans)]
     fine += [f"{name}: Date {message['Date']}" for name, (_, _, message) in zip(mails, inbox.messages, strict=True)
              if not message["Date"].split(" ")[4].endswith(":00")]
     assert fine == [], "\n".join(fine) + "\n" + blobs["serve.log"].decode(errors="replace")
@@ -269,6 +339,8 @@ def snapshot_rows_from_tar(backup: Path) -> list[tuple[str, object]]:
 def finer_than_minute_within(value: object, spans: list[tuple[float, float]], slack: float = 0.05) -> bool:
     """Whether `value` is a time with seconds (or finer) that falls inside a citizen request."""
     moment: float | None = None
+    if isinstance(value, dt.datetime):
+        value = value.isoformat(sep=" ")
     if isinstance(value, bytes):
         return False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
