@@ -357,7 +357,7 @@ class Mailer:
             rows = await session.execute(
                 update(Outbox)
                 .where(Outbox.username.in_(users), free)
-                .values(claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS), attempts=Outbox.attempts + 1)
+                .values(claimed_until=later(now, CLAIM_SECONDS), attempts=Outbox.attempts + 1)
                 .returning(Outbox.id, Outbox.username, Outbox.attempts)
                 .execution_options(synchronize_session=False)
             )
@@ -372,7 +372,7 @@ class Mailer:
         held = dict((await session.execute(select(Meta.key, Meta.value).where(Meta.key.in_(keys)))).all())
         free = [u for key, u in keys.items() if held.get(key, "") <= stamp(now)]
         if free:
-            until = stamp(now + dt.timedelta(minutes=minutes))
+            until = stamp(later(now, minutes * 60))
             await session.execute(delete(Meta).where(Meta.key.in_([hold_key(u) for u in free])))
             session.add_all([Meta(key=hold_key(u), value=until) for u in free])
         return free
@@ -416,7 +416,7 @@ class Mailer:
                         await session.execute(
                             update(Outbox)
                             .where(Outbox.id.in_(ids))
-                            .values(due=utcnow() + dt.timedelta(seconds=retry_delay(attempts)), claimed_until=None)
+                            .values(due=later(utcnow(), retry_delay(attempts)), claimed_until=None)
                             .execution_options(synchronize_session=False)
                         )
                     return
@@ -441,8 +441,16 @@ def hold_key(username: str) -> str:
 
 
 def stamp(moment: dt.datetime) -> str:
-    """A fixed-width UTC time that sorts as text."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    """A fixed-width UTC time that sorts as text, to the minute."""
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def later(moment: dt.datetime, seconds: float) -> dt.datetime:
+    """`seconds` after `moment`, rounded up to a whole minute: a time stored because a citizen wrote
+    must not date that message finer than a minute (PRODUCT.md promise 3, issue 10)."""
+    end = moment + dt.timedelta(seconds=seconds)
+    whole = end.replace(second=0, microsecond=0)
+    return whole if whole == end else whole + dt.timedelta(minutes=1)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

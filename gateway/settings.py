@@ -46,7 +46,7 @@ DEFAULTS: dict[str, object] = {
         "floor_bits": 0,
         "flood_bits": 8,
         "max_bits": 14,
-        "writes_per_minute": 60,
+        "writes_per_minute": 300,
         "window_seconds": 60,
         "challenge_seconds": 300,
         "ops": 1,
@@ -120,7 +120,7 @@ class PowSettings:
     floor_bits: int = 0
     flood_bits: int = 8
     max_bits: int = 14
-    writes_per_minute: int = 60
+    writes_per_minute: int = 300
     window_seconds: int = 60
     challenge_seconds: int = 300
     ops: int = 1

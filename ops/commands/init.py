@@ -84,7 +84,7 @@ max_new_threads_per_team_per_hour = 600
 floor_bits = 0
 flood_bits = 8
 max_bits = 14
-writes_per_minute = 60
+writes_per_minute = 300
 window_seconds = 60
 # How long a challenge stays good (rounded up to a whole minute).
 challenge_seconds = 300

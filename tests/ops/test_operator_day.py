@@ -11,6 +11,7 @@ server takes writes → restore into a new data dir and --force over another.
 import datetime as dt
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 from crypto import b64
@@ -148,24 +149,34 @@ def purge_deletes_the_expired_threads_for_real(data: Path, thread_ids: list[str]
 
 def backup_while_the_server_takes_writes(server, data: Path, backup: Path) -> tuple[int, int]:
     written: list[str] = []
+    failures: list[BaseException] = []
     stop = threading.Event()
 
     def citizens() -> None:
-        while not stop.is_set():
-            write_thread(server.url, "demo", f"message {len(written)}")
-            written.append("ok")
+        # A citizen's pace, not a flood's: well under the proof-of-work and per-client limits.
+        try:
+            while not stop.is_set():
+                write_thread(server.url, "demo", f"message {len(written)}")
+                written.append("ok")
+                stop.wait(0.1)
+        except BaseException as exc:
+            failures.append(exc)
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(written) < count and not failures and time.monotonic() < deadline:
+            stop.wait(0.05)
+        assert not failures and len(written) >= count, f"the writing citizen stopped: {failures}"
 
     write_thread(server.url, "demo", "before the backup")
     writer = threading.Thread(target=citizens)
     writer.start()
     try:
-        while len(written) < 3:
-            stop.wait(0.05)
+        wait_for(3)
         before = len(written) + 1
         out = run_fristed("backup", str(backup), data_dir=data).stdout
         during = len(written) + 1
-        while len(written) < during + 3:
-            stop.wait(0.05)
+        wait_for(during + 3)
     finally:
         stop.set()
         writer.join()
