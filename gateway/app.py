@@ -12,13 +12,16 @@ from gateway.api import citizen as citizen_api
 from gateway.api import health as health_api
 from gateway.api import openapi
 from gateway.api import staff as staff_api
-from gateway.appkeys import DB, JINJA, KDF_GATE, SETTINGS
+from gateway.appkeys import CLIENTS, CONFIG, DB, JINJA, KDF_GATE, POW, SETTINGS
+from gateway.configcache import ConfigCache
 from gateway.db import Database
 from gateway.i18n import Catalogs
 from gateway.kdfgate import KdfGate
+from gateway.limits import ClientLimits
 from gateway.pages import citizen as citizen_pages
 from gateway.pages import staff as staff_pages
 from gateway.pages.render import CATALOGS, make_environment
+from gateway.pow import PowControl, control_loop
 from gateway.services import purge
 from gateway.settings import Settings
 
@@ -28,7 +31,10 @@ CRYPTO_JS = ROOT / "crypto" / "js"
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    app[DB] = Database.connect(app[SETTINGS].database_url)
+    settings = app[SETTINGS]
+    app[DB] = Database.connect(settings.database_url)
+    app[POW] = PowControl(app[DB], settings.pow, settings.secret_key)
+    app[CONFIG] = ConfigCache(app[DB], settings)
     yield
     await app[DB].close()
 
@@ -42,7 +48,9 @@ def create_app(settings: Settings) -> web.Application:
     app[JINJA] = make_environment()
     app[KDF_GATE] = KdfGate()
     app[CATALOGS] = Catalogs.load()
+    app[CLIENTS] = ClientLimits(settings)
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(control_loop)  # proof-of-work demand (after the database)
     app.cleanup_ctx.append(purge.purge_loop)
     app.cleanup_ctx.append(scrub.scrubber_ctx)  # deleted rows leave the WAL within seconds (issue 10)
     app.cleanup_ctx.append(citizen_log_ctx)  # log.citizen_requests: per-minute counts only
