@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -125,7 +125,7 @@ def _prepare(conn: Connection, statement: Any, keys: frozenset[str]) -> _Prepare
     return prepared
 
 
-def run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> list[tuple]:
+def run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
     """Execute a statement built once at import (a module constant) and return its rows as tuples.
 
     On SQLite (the group writer's connection) it goes straight to the driver with the SQL
@@ -167,17 +167,27 @@ def claim_once(conn: Connection, bucket: str, until: int) -> bool:
     return True
 
 
+COUNTER = select(RateLimit.count).where(RateLimit.bucket == bindparam("bucket"))
+_ADDING: dict[str, Any] = {}
+
+
 def counter(conn: Connection, bucket: str) -> int:
     """A shared counter in `rate_limits` (0 when absent)."""
-    return int(conn.scalar(select(RateLimit.count).where(RateLimit.bucket == bucket)) or 0)
+    rows = run(conn, COUNTER, {"bucket": bucket})
+    return int(rows[0][0]) if rows else 0
 
 
 def add_counters(conn: Connection, counters: dict[str, tuple[int, int]]) -> None:
     """Add to shared counters in `rate_limits`, one upsert each. `window_start` lets the purge
     forget a counter once its window is long past (0: kept)."""
+    name = conn.dialect.name
+    if name not in _ADDING:
+        statement = _insert(conn, RateLimit)
+        _ADDING[name] = statement.on_conflict_do_update(
+            index_elements=["bucket"], set_={"count": RateLimit.count + statement.excluded.count}
+        )
     for bucket, (window_start, n) in sorted(counters.items()):  # a fixed order: no deadlock on PostgreSQL
-        statement = _insert(conn, RateLimit).values(bucket=bucket, window_start=window_start, count=n)
-        conn.execute(statement.on_conflict_do_update(index_elements=["bucket"], set_={"count": RateLimit.count + n}))
+        run(conn, _ADDING[name], {"bucket": bucket, "window_start": window_start, "count": n})
 
 
 def scrub_sync(conn: Connection) -> None:

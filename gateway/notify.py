@@ -37,10 +37,10 @@ from typing import Any
 
 import aiosmtplib
 from aiohttp import web
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 
 from gateway.appkeys import DB, SETTINGS
-from gateway.db import Database, is_sqlite, utcnow
+from gateway.db import Database, is_sqlite, run, utcnow
 from gateway.middlewares import SECURITY_HEADERS
 from gateway.models import Consultant, Event, Meta, Outbox
 from gateway.services import sessions
@@ -76,6 +76,14 @@ STOP_SECONDS = 5.0
 HOLD_PREFIX = "mail_hold:"
 # Serialises claims across processes on PostgreSQL, so a consultant's hold is seen by the next claim.
 CLAIM_LOCK = 4207170662
+
+
+NEWER_EVENTS = (
+    select(Event.id, Event.team_id, Event.kind, Event.thread_id)
+    .where(Event.id > bindparam("high"))
+    .order_by(Event.id)
+    .limit(BATCH)
+)
 
 
 @dataclass(frozen=True)
@@ -166,16 +174,20 @@ class EventHub:
     async def poll(self) -> int:
         now = time.monotonic()
         gaps = [i for i in range(max(self.floor + 1, self.high - BATCH), self.high) if i not in self.seen]
-        condition = Event.id > self.high
+        # Core on the loop's own SQLite reader (`Database.read_core`): this runs after every write
+        # batch, so the common case (no gap to look at again) is a statement built once.
+        rows: list[Any]
         if gaps:
-            condition = or_(condition, Event.id.in_(gaps))
-        query = select(Event.id, Event.team_id, Event.kind, Event.thread_id).where(condition).order_by(Event.id).limit(BATCH)
-        # Core on the loop's own SQLite reader (`Database.read_core`): this runs after every write batch.
-        rows = await self.db.read_core(lambda conn: conn.execute(query).all())
-        for row in rows:
-            self.seen[row.id] = now
-            self.high = max(self.high, row.id)
-            event = LiveEvent(row.id, row.team_id, row.kind, row.thread_id)
+            condition = or_(Event.id > self.high, Event.id.in_(gaps))
+            query = select(Event.id, Event.team_id, Event.kind, Event.thread_id).where(condition).order_by(Event.id).limit(BATCH)
+            rows = await self.db.read_core(lambda conn: [tuple(row) for row in conn.execute(query)])
+        else:
+            high = self.high
+            rows = await self.db.read_core(lambda conn: run(conn, NEWER_EVENTS, {"high": high}))
+        for event_id, team_id, kind, thread_id in rows:
+            self.seen[event_id] = now
+            self.high = max(self.high, event_id)
+            event = LiveEvent(event_id, team_id, kind, thread_id)
             for subscription in list(self.subscriptions):
                 if event.team in subscription.teams:
                     subscription.offer(event)

@@ -11,7 +11,7 @@ thread of the on-duty members on each arrival. An assignee who is on duty
 keeps their thread. Times stored here are minutes (PRODUCT.md promise 3).
 """
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import counter, minute, run, utcnow
@@ -22,35 +22,36 @@ INSERT_EVENT = insert(Event)
 INSERT_OUTBOX = insert(Outbox)
 
 
-def _on_duty_query(team_id: str):  # type: ignore[no-untyped-def]
-    return (
-        select(Duty.username)
-        .join(Consultant, Consultant.username == Duty.username)
-        .join(Membership, (Membership.username == Duty.username) & (Membership.team_id == Duty.team_id))
-        .where(Duty.team_id == team_id, Consultant.status == "active")
-        .order_by(Duty.username)
-    )
-
-
-def _members_query(team_id: str):  # type: ignore[no-untyped-def]
-    return (
-        select(Membership.username)
-        .join(Consultant, Consultant.username == Membership.username)
-        .where(Membership.team_id == team_id, Consultant.status == "active")
-        .order_by(Membership.username)
-    )
+ON_DUTY = (
+    select(Duty.username)
+    .join(Consultant, Consultant.username == Duty.username)
+    .join(Membership, (Membership.username == Duty.username) & (Membership.team_id == Duty.team_id))
+    .where(Duty.team_id == bindparam("team_id"), Consultant.status == "active")
+    .order_by(Duty.username)
+)
+MEMBERS = (
+    select(Membership.username)
+    .join(Consultant, Consultant.username == Membership.username)
+    .where(Membership.team_id == bindparam("team_id"), Consultant.status == "active")
+    .order_by(Membership.username)
+)
 
 
 async def on_duty(session: AsyncSession, team_id: str) -> list[str]:
-    return list(await session.scalars(_on_duty_query(team_id)))
+    return list(await session.scalars(ON_DUTY, {"team_id": team_id}))
+
+
+def _names(tx: Tx, query, team_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Usernames, read once per write batch (issue 9)."""
+    return tx.remember((id(query), team_id), lambda: [row[0] for row in run(tx.conn, query, {"team_id": team_id})])
 
 
 def _roster(tx: Tx, team_id: str) -> list[str]:
-    return tx.remember(("duty", team_id), lambda: list(tx.conn.scalars(_on_duty_query(team_id))))
+    return _names(tx, ON_DUTY, team_id)
 
 
 def _members(tx: Tx, team_id: str) -> list[str]:
-    return tx.remember(("members", team_id), lambda: list(tx.conn.scalars(_members_query(team_id))))
+    return _names(tx, MEMBERS, team_id)
 
 
 def assignee(tx: Tx, team_id: str, current: str | None) -> str | None:

@@ -3,10 +3,10 @@
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import utcnow
+from gateway.db import run, utcnow
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.models import Team, TeamKey
 from gateway.writer import Tx
@@ -31,13 +31,16 @@ class KeyView:
     retired_kids: frozenset[str]
 
 
+TEAM_KEYS = select(TeamKey.kid, TeamKey.pk, TeamKey.current).where(TeamKey.team_id == bindparam("team_id"))
+
+
 def _read_keys(conn: Connection, team_id: str) -> KeyView:
-    rows = conn.execute(select(TeamKey.kid, TeamKey.pk, TeamKey.current).where(TeamKey.team_id == team_id)).all()
-    current = next((row for row in rows if row.current), None)
+    rows = run(conn, TEAM_KEYS, {"team_id": team_id})
+    current = next((row for row in rows if row[2]), None)
     return KeyView(
-        current.kid if current else None,
-        current.pk if current else None,
-        frozenset(row.kid for row in rows if not row.current),
+        current[0] if current else None,
+        current[1] if current else None,
+        frozenset(row[0] for row in rows if not row[2]),
     )
 
 
