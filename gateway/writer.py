@@ -22,6 +22,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -42,6 +43,8 @@ class Tx:
 
     conn: Connection
     memo: dict[Any, Any] = field(default_factory=dict)
+    # Kept across batches by this process's writer (see `lasting`); a fresh dict elsewhere.
+    kept: dict[Any, tuple[float, Any]] = field(default_factory=dict)
     # Counters added up over the batch and written once before COMMIT: bucket -> (window_start, n).
     counters: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -50,6 +53,15 @@ class Tx:
         if key not in self.memo:
             self.memo[key] = load()
         return self.memo[key]  # type: ignore[no-any-return]
+
+    def lasting(self, key: Any, seconds: float, load: Callable[[], T]) -> T:
+        """`load()` at most once per `seconds` for `key`, across this writer's batches: for values
+        that may be slightly stale but must not be read per request (the on-duty load)."""
+        now = time.monotonic()
+        found = self.kept.get(key)
+        if found is None or now - found[0] > seconds:
+            found = self.kept[key] = (now, load())
+        return found[1]  # type: ignore[no-any-return]
 
     def count(self, bucket: str, n: int = 1, window_start: int = 0) -> None:
         """Add `n` to the shared counter `bucket` in `rate_limits` when the batch commits."""
@@ -77,6 +89,7 @@ class GroupWriter:
         self._scrub = scrub
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._scrub_wanted = threading.Event()
+        self._kept: dict[Any, tuple[float, Any]] = {}
         self._thread = threading.Thread(target=self._run, name="fristed-writer", daemon=True)
         self._thread.start()
 
@@ -130,7 +143,7 @@ class GroupWriter:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             with conn.begin():
-                tx = Tx(conn)
+                tx = Tx(conn, kept=self._kept)
                 # Savepoints straight through the driver: SQLAlchemy's bookkeeping for them cost
                 # more than the statements they guard.
                 raw: Any = conn.connection.driver_connection

@@ -4,21 +4,20 @@ Everything goes through the database (events and the e-mail outbox), so any
 gateway process can take the citizen's request and any other can deliver.
 
 Routing costs the same with 10 open threads or 100,000 (issue 9): the
-on-duty roster is read once per write batch, and a new thread goes to the
-next on-duty member in turn (a round-robin counter per team in
-`rate_limits`, shared by every process), instead of counting every open
-thread of the on-duty members on each arrival. An assignee who is on duty
-keeps their thread. Times stored here are minutes (PRODUCT.md promise 3).
+on-duty roster is read once per write batch, and the on-duty members' open
+threads are counted at most every few seconds (`assignee`), not on each
+arrival. An assignee who is on duty keeps their thread. Times stored here are minutes (PRODUCT.md promise 3).
 """
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import counter, minute, run, utcnow
+from gateway.db import minute, run, utcnow
 from gateway.models import Consultant, Duty, Event, Membership, Outbox, Thread
 from gateway.writer import Tx
 
 INSERT_EVENT = insert(Event)
+LOAD_SECONDS = 5.0
 INSERT_OUTBOX = insert(Outbox)
 
 
@@ -54,17 +53,29 @@ def _members(tx: Tx, team_id: str) -> list[str]:
     return _names(tx, MEMBERS, team_id)
 
 
+def _loads(conn: Connection, team_id: str, roster: list[str]) -> dict[str, int]:
+    rows = conn.execute(
+        select(Thread.assigned_to, func.count())
+        .where(Thread.team_id == team_id, Thread.assigned_to.in_(roster), Thread.status != "closed")
+        .group_by(Thread.assigned_to)
+    )
+    return {str(name): int(n) for name, n in rows}
+
+
 def assignee(tx: Tx, team_id: str, current: str | None) -> str | None:
-    """Who holds a thread once a citizen message arrives: the assignee while on duty, else the next
-    on-duty member in turn; with nobody on duty the assignment is left alone."""
+    """Who holds a thread once a citizen message arrives: the assignee while on duty, else the
+    on-duty member with the fewest open threads; with nobody on duty the assignment is left alone.
+
+    The open threads are counted at most every `LOAD_SECONDS` per roster (a change of roster
+    counts at once) and kept up to date in between, so routing costs the same with 10 open threads
+    or 100,000 (issue 9); several processes each keep their own count, so balance is near, not exact.
+    """
     roster = _roster(tx, team_id)
     if not roster or current in roster:
         return current
-    bucket = f"duty-turn:{team_id}"
-    turn = tx.remember(("turn", bucket), lambda: [counter(tx.conn, bucket)])
-    chosen = roster[turn[0] % len(roster)]
-    turn[0] += 1
-    tx.count(bucket)
+    loads = tx.lasting(("duty-load", team_id, tuple(roster)), LOAD_SECONDS, lambda: _loads(tx.conn, team_id, roster))
+    chosen = min(roster, key=lambda name: (loads.get(name, 0), name))
+    loads[chosen] = loads.get(chosen, 0) + 1
     return chosen
 
 
