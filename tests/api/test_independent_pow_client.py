@@ -5,57 +5,15 @@ third party writing from INTERFACES.md 1.1 and CRYPTO.md would do, against the
 real `fristed serve` while it demands `bits` > 0 (`[pow] floor_bits = 8`).
 """
 
-import base64
-import json
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
-import nacl.bindings as sodium
 import nacl.hash
 import nacl.pwhash
 import pytest
-from nacl.encoding import RawEncoder
 
+from tests.api.independent import b64d, b64e, call, derive, new_code, seal
 from tests.support import LiveServer, set_option
-
-DAMM = ["0317598642", "7092154863", "4206871359", "1750983426", "6123045978",
-        "3674209581", "5869720134", "8945362017", "9438617205", "2581436790"]
-
-
-def b64e(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def h(n: int, msg: bytes, key: bytes = b"") -> bytes:
-    return nacl.hash.blake2b(msg, digest_size=n, key=key, encoder=RawEncoder)
-
-
-def new_code() -> str:
-    body = "".join(str(secrets.randbelow(10)) for _ in range(15))
-    interim = 0
-    for ch in body:
-        interim = int(DAMM[interim][int(ch)])
-    return body + str(interim)
-
-
-def derive(code: str, salt: bytes, kdf: dict) -> tuple[bytes, bytes]:
-    master = nacl.pwhash.argon2id.kdf(32, code.encode(), salt, opslimit=kdf["ops"], memlimit=kdf["mem"])
-    z_sk = h(32, b"fristed citizen key v1", master)
-    return sodium.crypto_scalarmult_base(z_sk), h(32, b"fristed access token v1", master)
-
-
-def seal(text: str, pks: list[bytes]) -> dict:
-    k, nonce = secrets.token_bytes(32), secrets.token_bytes(24)
-    padded = sodium.sodium_pad(json.dumps({"text": text}).encode(), 1024)
-    ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, b"fristed/v1", nonce, k)
-    return {"v": 1, "keys": [{"kid": b64e(h(16, pk)), "box": b64e(sodium.crypto_box_seal(k, pk))} for pk in pks],
-            "nonce": b64e(nonce), "ct": b64e(ct)}
 
 
 def leading_zero_bits(digest: bytes) -> int:
@@ -82,18 +40,6 @@ def solve(issued: dict, *, miss: bool = False) -> dict:
             return {"challenge": issued["challenge"], "nonce": b64e(nonce)}
 
 
-def call(base: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @pytest.fixture
 def demanding_server(demo) -> Iterator[LiveServer]:
     set_option(demo.data_dir, "pow", "floor_bits", "8")
@@ -107,7 +53,7 @@ def test_an_independent_client_solves_the_proof_of_work_and_writes_while_bits_ar
     assert status == 200 and config["pow"]["bits"] >= 8
     [team] = [t for t in config["teams"] if t["id"] == "demo"]
     team_pk = b64d(team["pk"])
-    z_pk, token = derive(new_code(), b64d(config["code_salt"]), config["kdf"])
+    _z_sk, z_pk, token = derive(new_code(), b64d(config["code_salt"]), config["kdf"])
     thread = {"team": "demo", "citizen_pk": b64e(z_pk), "access_token": b64e(token), "envelope": seal("Hjælp", [team_pk, z_pk])}
 
     status, error = call(base, "POST", "/api/v1/threads", thread)
