@@ -29,15 +29,16 @@ two purges at once delete each thread once.
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 from aiohttp import web
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import Connection, delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import scrub
@@ -60,6 +61,7 @@ from gateway.models import (
 )
 from gateway.services import audit
 from gateway.settings import Settings
+from gateway.writer import Tx
 
 log = logging.getLogger("fristed.purge")
 
@@ -71,9 +73,9 @@ OUTBOX_KEEP = dt.timedelta(days=1)
 RATE_LIMIT_KEEP = dt.timedelta(days=2)
 LEASE_KEY = "purge_next"
 LEASE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # fixed width, so the strings compare like the times
-# Threads per transaction: large enough that 100,000 go in a few seconds, small
+# Threads per unit of the group writer: large enough that 100,000 go in a few seconds, small
 # enough that one chunk holds the write lock for tens of milliseconds.
-THREAD_CHUNK = 5000
+THREAD_CHUNK = 1000
 CHUNK = 500  # keys per statement when shredding
 SWEEP_STEP = 20_000  # event or audit ids per transaction when sweeping what names a purged thread
 # The first round waits until the gateway has settled after start.
@@ -163,17 +165,17 @@ def _rows(result: object) -> int:
     return max(0, int(getattr(result, "rowcount", 0) or 0))
 
 
-async def delete_threads(session: AsyncSession, ids: list[str]) -> tuple[int, int]:
+def delete_threads(conn: Connection, ids: list[str]) -> tuple[int, int]:
     """Delete the threads `ids` and their rows, set-based; (messages, notes) deleted.
 
     Children go first, so the cascade has nothing left to look for. Their
     events and audit mentions have no index on the thread: `sweep_orphans`
     removes them afterwards in one pass, not one scan per chunk.
     """
-    messages = _rows(await session.execute(delete(Message).where(Message.thread_id.in_(ids))))
-    notes = _rows(await session.execute(delete(Note).where(Note.thread_id.in_(ids))))
-    await session.execute(delete(EnvelopeKid).where(EnvelopeKid.thread_id.in_(ids)))
-    await session.execute(delete(Thread).where(Thread.id.in_(ids)))
+    messages = _rows(conn.execute(delete(Message).where(Message.thread_id.in_(ids))))
+    notes = _rows(conn.execute(delete(Note).where(Note.thread_id.in_(ids))))
+    conn.execute(delete(EnvelopeKid).where(EnvelopeKid.thread_id.in_(ids)))
+    conn.execute(delete(Thread).where(Thread.id.in_(ids)))
     return messages, notes
 
 
@@ -183,6 +185,13 @@ async def _id_range(db: Database, column: InstrumentedAttribute[int]) -> tuple[i
     return None if low is None else (int(low), int(high))
 
 
+def _executing(statement: Executable) -> Callable[[Tx], None]:
+    def unit(tx: Tx) -> None:
+        tx.conn.execute(statement)
+
+    return unit
+
+
 async def sweep_orphans(db: Database, why: str = "purged") -> None:
     """Events of threads that are gone are deleted; audit entries naming them lose the thread.
 
@@ -190,32 +199,34 @@ async def sweep_orphans(db: Database, why: str = "purged") -> None:
     own short transaction; the thread is looked up by its primary key, so the
     cost grows with the table, not with the number of threads purged.
     """
+    # Each step is a unit of the group writer (`Database.transact`): in a running gateway it takes
+    # its turn between citizens' writes instead of holding SQLite's write lock against them.
     if span := await _id_range(db, Event.id):
         for start in range(span[0], span[1] + 1, SWEEP_STEP):
-            async with db.write() as session:
-                await session.execute(delete(Event).where(
-                    Event.id >= start, Event.id < start + SWEEP_STEP, ~exists().where(Thread.id == Event.thread_id)))
-            await asyncio.sleep(0)
+            orphans = delete(Event).where(
+                Event.id >= start, Event.id < start + SWEEP_STEP, ~exists().where(Thread.id == Event.thread_id))
+            await db.transact(_executing(orphans))
     if span := await _id_range(db, AuditEntry.id):
         for start in range(span[0], span[1] + 1, SWEEP_STEP):
-            async with db.write() as session:
-                await session.execute(audit.forget_missing_threads(start, start + SWEEP_STEP, why))
-            await asyncio.sleep(0)
+            scrub = audit.forget_missing_threads(start, start + SWEEP_STEP, why)
+            await db.transact(_executing(scrub))
 
 
 async def _purge_chunk(db: Database, as_of: dt.date) -> tuple[int, int, int]:
-    """One short transaction: up to THREAD_CHUNK expired threads; (threads, messages, notes) deleted."""
-    async with db.write() as session:
-        # SKIP LOCKED (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
-        # writers): a thread a reply is renewing right now is left for the next
-        # round, and a second purge takes other threads instead of waiting.
-        ids = list(await session.scalars(
+    """One short unit of the group writer: up to THREAD_CHUNK expired threads; (threads, messages, notes)."""
+
+    def unit(tx: Tx) -> tuple[int, int, int]:
+        # SKIP LOCKED (PostgreSQL; SQLite has one writer): a thread a reply is renewing right now
+        # is left for the next round, and a second purge takes other threads instead of waiting.
+        ids = list(tx.conn.scalars(
             select(Thread.id).where(Thread.expires < as_of).limit(THREAD_CHUNK).with_for_update(skip_locked=True)
         ))
         if not ids:
             return 0, 0, 0
-        messages, notes = await delete_threads(session, ids)
-    return len(ids), messages, notes
+        messages, notes = delete_threads(tx.conn, ids)
+        return len(ids), messages, notes
+
+    return await db.transact(unit)
 
 
 async def purge(db: Database, settings: Settings, as_of: dt.date, actor: str, *, record_empty: bool = True) -> PurgeCounts:
