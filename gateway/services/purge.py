@@ -75,7 +75,7 @@ LEASE_KEY = "purge_next"
 LEASE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # fixed width, so the strings compare like the times
 # Threads per unit of the group writer: large enough that 100,000 go in a few seconds, small
 # enough that one chunk holds the write lock for tens of milliseconds.
-THREAD_CHUNK = 1000
+THREAD_CHUNK = 2000
 CHUNK = 500  # keys per statement when shredding
 SWEEP_STEP = 20_000  # event or audit ids per transaction when sweeping what names a purged thread
 # The first round waits until the gateway has settled after start.
