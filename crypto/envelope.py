@@ -8,7 +8,9 @@ rules are written down in `crypto/README.md`.
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -32,17 +34,24 @@ _KEY_FIELDS = {"kid", "box"}
 
 @dataclass(frozen=True)
 class Envelope:
-    """A shape-checked envelope; `kids` in the order they appear."""
+    """A shape-checked envelope; `kids` in the order they appear; `header` is a version 2
+    envelope's parsed header (`crypto.envelope2.Header`), kept so nobody parses it twice."""
 
     kids: tuple[str, ...]
     data: dict
+    header: Any = field(default=None, compare=False)
 
     @property
     def version(self) -> int:
         return int(self.data["v"])
 
-    def to_json(self) -> str:
+    @cached_property
+    def _json(self) -> str:
         return json.dumps(self.data, separators=(",", ":"), sort_keys=True)
+
+    def to_json(self) -> str:
+        """The canonical JSON (compact, keys sorted), made once: the size check and the INSERT share it."""
+        return self._json
 
 
 def seal_box(pk: bytes, message: bytes, ephemeral_sk: bytes | None = None) -> bytes:

@@ -175,10 +175,11 @@ def parse_v2(data: object, *, max_bytes: int) -> tuple[Envelope, Header]:
         raise bad(f"envelope: {exc.message}") from None
     if len(ct) < PAD_BLOCK + TAG_BYTES or (len(ct) - TAG_BYTES) % PAD_BLOCK:
         raise bad("ct is not padded to 1024-byte blocks")
-    envelope = Envelope(tuple(want), data)
+    header = Header(role, seq, thread_kid, team_pk)
+    envelope = Envelope(tuple(want), data, header)
     if len(envelope.to_json().encode("ascii")) > max_bytes:
         raise bad("the envelope is too large")
-    return envelope, Header(role, seq, thread_kid, team_pk)
+    return envelope, header
 
 
 def header_of(data: object) -> Header:

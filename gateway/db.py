@@ -7,7 +7,6 @@ purged row's bytes are overwritten. Write transactions start with
 PostgreSQL the same code runs with row locks (UPDATE … RETURNING).
 """
 
-import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -43,7 +42,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_events(sync_engine: Engine, *, always_immediate: bool = False, busy_ms: int | None = None) -> None:
+def _sqlite_events(
+    sync_engine: Engine, *, busy_ms: int | None = None, own_begin: bool = False
+) -> None:
     @event.listens_for(sync_engine, "connect")
     def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy, not the driver, decide where transactions begin.
@@ -55,9 +56,12 @@ def _sqlite_events(sync_engine: Engine, *, always_immediate: bool = False, busy_
             cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
+    if own_begin:
+        return  # the connection's owner emits BEGIN itself (`GroupWriter`, `Database.read_core`)
+
     @event.listens_for(sync_engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
-        immediate = always_immediate or conn.get_execution_options().get("fristed_write", False)
+        immediate = conn.get_execution_options().get("fristed_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -76,7 +80,7 @@ def make_writer_engine(url: str, *, reader: bool = False) -> Engine:
         url.replace("+aiosqlite", "+pysqlite", 1), hide_parameters=True,
         connect_args={"check_same_thread": False},
     )
-    _sqlite_events(engine, always_immediate=not reader, busy_ms=READER_BUSY_MS if reader else None)
+    _sqlite_events(engine, busy_ms=READER_BUSY_MS if reader else None, own_begin=True)
     return engine
 
 
@@ -226,18 +230,19 @@ class Database:
     def sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    async def transact(self, fn: Callable[[Tx], T]) -> T:
+    async def transact(self, fn: Callable[[Tx], T], *, heavy: bool = False) -> T:
         """Run the synchronous unit `fn(tx)` in a durable transaction and return its result.
 
         On SQLite concurrent units share one transaction and one fsync (group
         commit, `gateway.writer`), each in its own savepoint; on PostgreSQL
         each runs in its own transaction, as concurrent transactions scale there.
-        Either way the caller hears back only after COMMIT.
+        Either way the caller hears back only after COMMIT. `heavy` units (a purge
+        chunk) run on the writer's thread rather than the event loop.
         """
         if self.sqlite:
             if self._writer is None:
                 self._writer = GroupWriter(make_writer_engine(str(self.engine.url)), _finish, scrub_sync)
-            return await self._writer.submit(fn)  # type: ignore[no-any-return]
+            return await self._writer.submit(fn, heavy=heavy)  # type: ignore[no-any-return]
 
         def run(conn: Connection) -> T:
             tx = Tx(conn)
@@ -271,12 +276,18 @@ class Database:
         if self.sqlite:
             if self._reader is None:
                 self._reader = make_writer_engine(str(self.engine.url), reader=True).connect()
+            reader = self._reader
+            raw: Any = reader.connection.driver_connection
+            # BEGIN and ROLLBACK straight through the driver: SQLAlchemy's transaction bookkeeping
+            # cost as much as the two indexed reads of /threads/open.
+            raw.execute("BEGIN")
             try:
-                with self._reader.begin():
-                    return fn(self._reader)
+                return fn(reader)
             finally:
-                if self._reader.in_transaction():
-                    self._reader.rollback()
+                if reader.in_transaction():  # `fn` used conn.execute: SQLAlchemy's rollback ends ours too
+                    reader.rollback()
+                else:
+                    raw.execute("ROLLBACK")
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn)
 
@@ -302,7 +313,7 @@ class Database:
             engine.dispose()
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            await asyncio.to_thread(writer.stop)
+            await writer.close()
         await self.engine.dispose()
 
 

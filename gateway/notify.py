@@ -120,9 +120,8 @@ class EventHub:
     def __init__(self, db: Database):
         self.db = db
         self.subscriptions: set[Subscription] = set()
-        self.floor = 0  # every id at or below has been dealt with
-        self.high = 0  # the highest id seen
-        self.seen: dict[int, float] = {}
+        self.high = 0  # the highest id read
+        self.missing: dict[int, float] = {}  # ids below `high` not read yet -> when first skipped
         self.wake = asyncio.Event()  # read now: something was written
         self.outgoing = asyncio.Event()  # tell the other processes (PostgreSQL NOTIFY)
         self.listening = False  # a LISTEN connection is up (PostgreSQL)
@@ -151,7 +150,7 @@ class EventHub:
 
     async def start(self) -> None:
         async with self.db.read() as session:
-            self.floor = self.high = int(await session.scalar(select(func.max(Event.id))) or 0)
+            self.high = int(await session.scalar(select(func.max(Event.id))) or 0)
 
     def subscribe(self, teams: list[str], session_hash: bytes) -> Subscription:
         subscription = Subscription(frozenset(teams), session_hash)
@@ -172,32 +171,37 @@ class EventHub:
             subscription.offer(None)
 
     async def poll(self) -> int:
+        """Read the events after `high`, and those of the gaps below it that may still commit.
+
+        On PostgreSQL ids are handed out before COMMIT, so a lower id can become visible after a
+        higher one: an id skipped over is looked for again for `GAP_GRACE` seconds. The cost of a
+        poll follows the open gaps (few: ids skipped by transactions still in flight, or rolled
+        back), not the events of the last seconds; SQLite, with one writer, never leaves one.
+        """
         now = time.monotonic()
-        gaps = [i for i in range(max(self.floor + 1, self.high - BATCH), self.high) if i not in self.seen]
-        # Core on the loop's own SQLite reader (`Database.read_core`): this runs after every write
-        # batch, so the common case (no gap to look at again) is a statement built once.
+        if self.missing:
+            self.missing = {i: at for i, at in self.missing.items() if now - at <= GAP_GRACE}
         rows: list[Any]
-        if gaps:
-            condition = or_(Event.id > self.high, Event.id.in_(gaps))
+        high = self.high
+        if self.missing:
+            condition = or_(Event.id > high, Event.id.in_(list(self.missing)))
             query = select(Event.id, Event.team_id, Event.kind, Event.thread_id).where(condition).order_by(Event.id).limit(BATCH)
             rows = await self.db.read_core(lambda conn: [tuple(row) for row in conn.execute(query)])
         else:
-            high = self.high
+            # Core on the loop's own SQLite reader (`Database.read_core`): this runs after every write
+            # batch, so the common case is a statement built once.
             rows = await self.db.read_core(lambda conn: run(conn, NEWER_EVENTS, {"high": high}))
         for event_id, team_id, kind, thread_id in rows:
-            self.seen[event_id] = now
-            self.high = max(self.high, event_id)
+            if self.missing.pop(event_id, None) is None:
+                if event_id <= self.high:
+                    continue  # read already
+                for skipped in range(max(self.high + 1, event_id - BATCH), event_id):
+                    self.missing[skipped] = now
+                self.high = event_id
             event = LiveEvent(event_id, team_id, kind, thread_id)
             for subscription in list(self.subscriptions):
                 if event.team in subscription.teams:
                     subscription.offer(event)
-        # A gap below an id seen GAP_GRACE ago has been open at least that long: stop looking.
-        settled = [i for i, at in self.seen.items() if now - at > GAP_GRACE]
-        if settled:
-            self.floor = max(self.floor, *settled)
-            self.seen = {i: at for i, at in self.seen.items() if i > self.floor}
-        if not self.seen and not gaps:
-            self.floor = self.high
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:

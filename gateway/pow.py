@@ -214,7 +214,7 @@ class PowControl:
             self.bits = bits
         if now - self._cleaned > CLEAN_SECONDS:
             self._cleaned = now
-            await self.db.transact(lambda tx: _forget(tx.conn, int(now), window - 2, s.window_seconds))
+            await self.db.transact(lambda tx: _forget(tx.conn, int(now), window - 2, s.window_seconds), heavy=True)
 
 
 def _count(conn: Connection, bucket: str) -> int:

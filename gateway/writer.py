@@ -1,10 +1,10 @@
-"""Group commit on SQLite: one writer thread per process, one fsync per batch.
+"""Group commit on SQLite: one writer connection per process, one fsync per batch.
 
 SQLite lets one transaction write at a time, and with `synchronous=FULL`
 each COMMIT costs an fsync. Fifteen pooled connections queueing for the
 write lock (the old design) spent their time in the busy handler, not on
 the disk. Here every hot write of this process is a small synchronous
-function `fn(tx)` handed to one thread that owns one connection:
+function `fn(tx)` handed to one writer that owns one connection:
 
 * requests that arrive together share one `BEGIN IMMEDIATE … COMMIT`;
 * each runs inside its own SAVEPOINT, so one request's failure (a 409,
@@ -14,16 +14,20 @@ function `fn(tx)` handed to one thread that owns one connection:
 * work that must be read once per batch (team keys, the duty roster)
   is memoised in `Tx.memo` for the length of one batch.
 
-Other processes and the rare non-hot writes (`Database.write()`) still
-take SQLite's write lock in the ordinary way; the busy handler covers them.
+Where the work runs (`GroupWriter`): a batch's statements on the event loop,
+its COMMIT and anything that may wait on the writer's one thread. Other
+processes and the rare non-hot writes (`Database.write()`) still take
+SQLite's write lock in the ordinary way; the busy handler covers them.
 """
 
 import asyncio
+import contextlib
 import logging
-import queue
-import threading
+import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,9 +36,8 @@ from sqlalchemy import Connection, Engine
 log = logging.getLogger("fristed.writer")
 
 T = TypeVar("T")
-MAX_BATCH = 256
-# How often an idle writer looks whether a scrub was asked for (seconds).
-SCRUB_DELAY = 0.5
+# At most this many units share a transaction: a batch's statements hold the event loop meanwhile.
+MAX_BATCH = 128
 
 
 @dataclass
@@ -70,105 +73,156 @@ class Tx:
 
 
 Unit = Callable[[Tx], Any]
-_STOP = object()
+
+# How long BEGIN IMMEDIATE may wait for another process's write lock (off the event loop).
+LOCK_WAIT_MS = 10000
 
 
 @dataclass
 class _Job:
     fn: Unit
     future: asyncio.Future
-    loop: asyncio.AbstractEventLoop
+    heavy: bool
 
 
 class GroupWriter:
-    """The writer thread. `finish(tx)` runs at the end of each batch, before COMMIT."""
+    """This process's SQLite writer. `finish(tx)` runs at the end of each batch, before COMMIT.
+
+    The statements of a batch of light units run on the event loop itself; only
+    what waits runs on the writer's one thread: COMMIT (the fsync), taking the
+    write lock when another process holds it, heavy units (purge chunks) and the
+    scrub. A unit is a few indexed INSERTs (tens of microseconds of SQLite), so
+    running it where the request already is costs less than handing it to a
+    thread: two threads taking turns at the GIL once per statement cost more
+    than the statements (issue 9, `docs/write-path.md`).
+    """
 
     def __init__(self, engine: Engine, finish: Callable[[Tx], None], scrub: Callable[[Connection], None]) -> None:
         self._engine = engine
         self._finish = finish
         self._scrub = scrub
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._scrub_wanted = threading.Event()
+        self._conn: Connection | None = None
+        self._pending: deque[_Job] = deque()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="fristed-writer")
         self._kept: dict[Any, tuple[float, Any]] = {}
-        self._thread = threading.Thread(target=self._run, name="fristed-writer", daemon=True)
-        self._thread.start()
+        self._scrub_wanted = False
+        self._drainer: asyncio.Task | None = None
 
-    async def submit(self, fn: Unit) -> Any:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._jobs.put(_Job(fn, future, loop))
+    async def submit(self, fn: Unit, *, heavy: bool = False) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(_Job(fn, future, heavy))
+        self._wake()
         return await future
 
     def scrub_soon(self) -> None:
-        self._scrub_wanted.set()
-        self._jobs.put(None)  # wake an idle writer
+        self._scrub_wanted = True
+        with contextlib.suppress(RuntimeError):  # no running loop: the next write scrubs
+            self._wake()
 
-    def stop(self) -> None:
-        self._jobs.put(_STOP)
-        self._thread.join(timeout=30)
+    def _wake(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(), name="fristed-writer")
+
+    async def close(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            await asyncio.wait([self._drainer])
+        if self._conn is not None:
+            await self._off_loop(self._conn.close)
+        self._executor.shutdown(wait=True)
         self._engine.dispose()
 
-    def _run(self) -> None:
-        with self._engine.connect() as conn:
-            while True:
-                try:
-                    first = self._jobs.get(timeout=SCRUB_DELAY)
-                except queue.Empty:
-                    first = None
-                if first is _STOP:
-                    return
-                batch = [first] if isinstance(first, _Job) else []
-                stop = self._drain(batch)
-                if batch:
-                    self._commit(conn, batch)
-                if self._scrub_wanted.is_set():
-                    self._scrub_wanted.clear()
-                    self._run_scrub(conn)
-                if stop:
-                    return
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def _drain(self, batch: list[_Job]) -> bool:
-        while len(batch) < MAX_BATCH:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return False
-            if job is _STOP:
-                return True
-            if isinstance(job, _Job):
-                batch.append(job)
-        return False
+    async def _drain(self) -> None:
+        while self._pending or self._scrub_wanted:
+            if self._conn is None:
+                self._conn = await self._off_loop(self._connect)
+            if self._pending:
+                batch = [self._pending.popleft() for _ in range(min(MAX_BATCH, len(self._pending)))]
+                await self._commit(self._conn, batch)
+            if self._scrub_wanted:  # after each batch, so a steady load cannot put it off
+                self._scrub_wanted = False
+                await self._off_loop(self._run_scrub, self._conn)
 
-    def _commit(self, conn: Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+    def _connect(self) -> Connection:
+        conn = self._engine.connect()
+        # Never wait for a lock on the event loop: BEGIN IMMEDIATE fails at once instead, and waits
+        # on the writer's thread (`_lock_blocking`).
+        raw: Any = conn.connection.driver_connection
+        raw.execute("PRAGMA busy_timeout=0")
+        return conn
+
+    async def _commit(self, conn: Connection, batch: list[_Job]) -> None:
+        raw: Any = conn.connection.driver_connection
+        heavy = any(job.heavy for job in batch)
         try:
-            with conn.begin():
-                tx = Tx(conn, kept=self._kept)
-                # Savepoints straight through the driver: SQLAlchemy's bookkeeping for them cost
-                # more than the statements they guard.
-                raw: Any = conn.connection.driver_connection
-                for job in batch:
-                    raw.execute("SAVEPOINT unit")
-                    try:
-                        result = job.fn(tx)
-                        raw.execute("RELEASE unit")
-                        outcomes.append((job, result, None))
-                    except Exception as exc:  # the unit's own failure: undo it alone
-                        raw.execute("ROLLBACK TO unit")
-                        raw.execute("RELEASE unit")
-                        outcomes.append((job, None, exc))
-                self._finish(tx)
+            if heavy or not _lock_now(raw):
+                await self._off_loop(_lock_blocking, raw)
+        except Exception as exc:  # the lock was not had within LOCK_WAIT_MS: nothing was written
+            log.error("a write batch of %d could not start: %s", len(batch), type(exc).__name__)
+            for job in batch:
+                _settle(job.future, None, exc)
+            return
+        # The write lock is held; SQLAlchemy's transaction is bookkeeping only (the writer engine
+        # emits no BEGIN of its own).
+        transaction = conn.begin()
+        try:
+            tx = Tx(conn, kept=self._kept)
+            if heavy:
+                outcomes = await self._off_loop(self._run_units, tx, raw, batch)
+            else:
+                outcomes = self._run_units(tx, raw, batch)
+            await self._off_loop(transaction.commit)
         except Exception as exc:  # COMMIT (or the batch itself) failed: nothing of it is durable
             log.error("a write batch of %d failed: %s", len(batch), type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await self._off_loop(transaction.rollback)
             outcomes = [(job, None, exc) for job in batch]
         for job, result, error in outcomes:
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            _settle(job.future, result, error)
+
+    def _run_units(self, tx: Tx, raw: Any, batch: list[_Job]) -> list[tuple[_Job, Any, BaseException | None]]:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        # Savepoints straight through the driver: SQLAlchemy's bookkeeping for them cost more
+        # than the statements they guard.
+        for job in batch:
+            raw.execute("SAVEPOINT unit")
+            try:
+                result = job.fn(tx)
+                raw.execute("RELEASE unit")
+                outcomes.append((job, result, None))
+            except Exception as exc:  # the unit's own failure: undo it alone
+                raw.execute("ROLLBACK TO unit")
+                raw.execute("RELEASE unit")
+                outcomes.append((job, None, exc))
+        self._finish(tx)
+        return outcomes
 
     def _run_scrub(self, conn: Connection) -> None:
         try:
             self._scrub(conn)
         except Exception as exc:  # a scrub that could not run now is asked for again by the next delete
             log.warning("scrub after delete did not complete: %s", type(exc).__name__)
+
+
+def _lock_now(raw: Any) -> bool:
+    """BEGIN IMMEDIATE without waiting (busy_timeout is 0 on this connection): False if another
+    process holds the write lock."""
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def _lock_blocking(raw: Any) -> None:
+    """BEGIN IMMEDIATE, waiting up to LOCK_WAIT_MS for another process's write lock (writer thread)."""
+    raw.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    finally:
+        raw.execute("PRAGMA busy_timeout=0")
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

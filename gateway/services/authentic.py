@@ -76,7 +76,7 @@ def check_write(
             raise _bad(f"this conversation takes envelope version {first_version} only")
     if version != VERSION:
         return False
-    header = header_of(parsed.data)
+    header = parsed.header if parsed.header is not None else header_of(parsed.data)
     if header.role != role:
         raise _bad(f"this envelope declares from={header.role}; here it must be {role}")
     if header.thread_kid != kid(citizen_pk):

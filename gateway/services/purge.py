@@ -205,11 +205,11 @@ async def sweep_orphans(db: Database, why: str = "purged") -> None:
         for start in range(span[0], span[1] + 1, SWEEP_STEP):
             orphans = delete(Event).where(
                 Event.id >= start, Event.id < start + SWEEP_STEP, ~exists().where(Thread.id == Event.thread_id))
-            await db.transact(_executing(orphans))
+            await db.transact(_executing(orphans), heavy=True)
     if span := await _id_range(db, AuditEntry.id):
         for start in range(span[0], span[1] + 1, SWEEP_STEP):
             scrub = audit.forget_missing_threads(start, start + SWEEP_STEP, why)
-            await db.transact(_executing(scrub))
+            await db.transact(_executing(scrub), heavy=True)
 
 
 async def _purge_chunk(db: Database, as_of: dt.date) -> tuple[int, int, int]:
@@ -226,7 +226,7 @@ async def _purge_chunk(db: Database, as_of: dt.date) -> tuple[int, int, int]:
         messages, notes = delete_threads(tx.conn, ids)
         return len(ids), messages, notes
 
-    return await db.transact(unit)
+    return await db.transact(unit, heavy=True)
 
 
 async def purge(db: Database, settings: Settings, as_of: dt.date, actor: str, *, record_empty: bool = True) -> PurgeCounts:

@@ -155,6 +155,9 @@ def create_unit(
                     "id": thread_id, "team_id": team_id, "lookup": lookup, "citizen_pk": citizen_pk, "status": "new",
                     "risk": "unknown", "assigned_to": assigned, "sealed_by": sealed_by, "created": now,
                     "last_activity": now, "expires": expires, "last_seq": 1, "total_bytes": len(text),
+                    # What the messages trigger would set for this first message: inserted right away,
+                    # the trigger finds nothing to change and writes nothing (migration 0005).
+                    "last_sender": "citizen", "waiting_since": now,
                 },
             )
         except IntegrityError:

@@ -80,3 +80,50 @@ async def test_counters_add_up_across_a_batch(db):
     from gateway.db import counter
 
     assert await db.read_core(lambda conn: counter(conn, "test-counter")) == 50
+
+
+async def _ticks_while(awaitable) -> tuple[object, int]:
+    """Await `awaitable` while counting how often a 10 ms ticker ran on the same event loop."""
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        return await awaitable, ticks
+    finally:
+        done.set()
+        await task
+
+
+async def test_another_process_holding_the_write_lock_is_waited_for_off_the_event_loop(db, tmp_path):
+    await db.transact(put("warm"))  # the writer's connection exists
+    other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO meta (key, value) VALUES ('theirs', 'v')")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.4, other.execute, "COMMIT")
+    key, ticks = await _ticks_while(db.transact(put("ours")))
+    other.close()
+    assert key == "ours"
+    assert ticks >= 20  # the loop kept serving for the 0.4 s the lock was held
+    with sqlite3.connect(tmp_path / "g.db") as raw:
+        assert {r[0] for r in raw.execute("SELECT key FROM meta")} >= {"theirs", "ours"}
+
+
+async def test_a_heavy_unit_runs_off_the_event_loop(db):
+    import time
+
+    def slow(tx: Tx) -> str:
+        time.sleep(0.3)  # a purge chunk's worth of SQLite work
+        tx.conn.execute(insert(Meta).values(key="heavy", value="v"))
+        return "done"
+
+    result, ticks = await _ticks_while(db.transact(slow, heavy=True))
+    assert result == "done" and ticks >= 15
+    assert await db.read_core(lambda conn: conn.scalar(select(Meta.value).where(Meta.key == "heavy"))) == "v"

@@ -8,7 +8,7 @@ replied). A trigger on `messages` keeps both, so every write path (browser,
 no-script, the group-commit writer, restore) keeps them true without knowing
 about the inbox. NOTE: on SQLite a later migration that recreates `messages`
 (`batch_alter_table(..., recreate="always")`) drops the trigger and must
-create it again (`create_triggers` below).
+create it again (`gateway.inbox_triggers.sqlite_triggers(guarded=True)`, as 0005 does).
 
 New tables (staff metadata only, never content):
 * `read_markers`: how far each consultant has read each thread (a seq);
@@ -23,77 +23,17 @@ Create Date: 2026-11-29 21:20:00
 import sqlalchemy as sa
 from alembic import op
 
+from gateway.inbox_triggers import SQLITE_NAMES, pg_triggers, sqlite_triggers
+
 
 revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
 
-# The inbox order as two stored numbers (gateway.services.listing), so a page is read in index
-# order instead of sorting every thread of the team: `inbox_rank` 0-5 (acute, high, other;
-# needing a reply or not) and `inbox_key` (minutes since 1970 of waiting_since while the
-# thread needs a reply, so the longest wait comes first; else minus those of last_activity,
-# so the most recent comes first).
-NEEDS = "(last_sender = 'citizen' AND status <> 'closed')"
-RANK = f"((CASE risk WHEN 'acute' THEN 0 WHEN 'high' THEN 2 ELSE 4 END) + (CASE WHEN {NEEDS} THEN 0 ELSE 1 END))"
-
-
-def _key(minutes: str) -> str:
-    return (f"(CASE WHEN {NEEDS} THEN {minutes.format('COALESCE(waiting_since, last_activity)')} "
-            f"ELSE -{minutes.format('last_activity')} END)")
-
-
-SQLITE_MINUTES = "(CAST(strftime('%s', {}) AS INTEGER) / 60)"
-PG_MINUTES = "(CAST(EXTRACT(EPOCH FROM {}) AS BIGINT) / 60)"
-
-
-def _new(expression: str) -> str:
-    """The expression over NEW's columns (PostgreSQL's BEFORE trigger sets NEW's fields)."""
-    for column in ("last_sender", "status", "risk", "waiting_since", "last_activity"):
-        expression = expression.replace(column, f"NEW.{column}")
-    return expression
-
-
-SQLITE_TRIGGERS = (
-    """CREATE TRIGGER trg_messages_inbox AFTER INSERT ON messages
-BEGIN
-  UPDATE threads SET
-    last_sender = NEW.sender,
-    waiting_since = CASE WHEN NEW.sender = 'citizen' THEN COALESCE(waiting_since, NEW.at) ELSE NULL END
-  WHERE id = NEW.thread_id;
-END""",
-    f"""CREATE TRIGGER trg_threads_inbox_insert AFTER INSERT ON threads
-BEGIN
-  UPDATE threads SET inbox_rank = {RANK}, inbox_key = {_key(SQLITE_MINUTES)} WHERE id = NEW.id;
-END""",  # noqa: S608 (constant SQL, no input)
-    f"""CREATE TRIGGER trg_threads_inbox_update AFTER UPDATE OF risk, status, last_sender, waiting_since, last_activity ON threads
-BEGIN
-  UPDATE threads SET inbox_rank = {RANK}, inbox_key = {_key(SQLITE_MINUTES)} WHERE id = NEW.id;
-END""",  # noqa: S608 (constant SQL, no input)
-)
-
-PG_TRIGGERS = (
-    """CREATE OR REPLACE FUNCTION fristed_messages_inbox() RETURNS trigger AS $$
-BEGIN
-  UPDATE threads SET
-    last_sender = NEW.sender,
-    waiting_since = CASE WHEN NEW.sender = 'citizen' THEN COALESCE(waiting_since, NEW.at) ELSE NULL END
-  WHERE id = NEW.thread_id;
-  RETURN NULL;
-END
-$$ LANGUAGE plpgsql""",
-    """CREATE TRIGGER trg_messages_inbox AFTER INSERT ON messages
-FOR EACH ROW EXECUTE FUNCTION fristed_messages_inbox()""",
-    f"""CREATE OR REPLACE FUNCTION fristed_threads_inbox() RETURNS trigger AS $$
-BEGIN
-  NEW.inbox_rank := {_new(RANK)};
-  NEW.inbox_key := {_new(_key(PG_MINUTES))};
-  RETURN NEW;
-END
-$$ LANGUAGE plpgsql""",
-    """CREATE TRIGGER trg_threads_inbox BEFORE INSERT OR UPDATE ON threads
-FOR EACH ROW EXECUTE FUNCTION fristed_threads_inbox()""",
-)
+# The trigger SQL lives in gateway.inbox_triggers (migration 0005 guards the same statements).
+SQLITE_TRIGGERS = sqlite_triggers(guarded=False)
+PG_TRIGGERS = pg_triggers(guarded=False)
 
 # Existing threads: the last message's sender, and the first citizen message after the last consultant one.
 BACKFILL = """
@@ -168,7 +108,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS fristed_threads_inbox()")
         op.execute("DROP FUNCTION IF EXISTS fristed_messages_inbox()")
     else:
-        for name in ("trg_threads_inbox_update", "trg_threads_inbox_insert", "trg_messages_inbox"):
+        for name in SQLITE_NAMES:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
     with op.batch_alter_table("threads") as batch:
         for column in ("inbox_key", "inbox_rank", "waiting_since", "last_sender"):
