@@ -11,9 +11,13 @@ true on every write path without the path knowing about the inbox.
 Migration 0004 made them; 0005 made them `guarded`: each UPDATE carries its
 own change as a condition, so a trigger whose values are already right
 writes nothing. A citizen's reply to a thread that already waits then costs
-no extra row write at all, and a creation that inserts `last_sender` and
-`waiting_since` itself costs one (issue 9: the write path is measured).
+no extra row write at all, and neither does a creation, which inserts
+`last_sender`, `waiting_since` and `waiting_order(now)` with the row
+(issue 9: the write path is measured).
 """
+
+import calendar
+import datetime as dt
 
 NEEDS = "(last_sender = 'citizen' AND status <> 'closed')"
 RANK = f"((CASE risk WHEN 'acute' THEN 0 WHEN 'high' THEN 2 ELSE 4 END) + (CASE WHEN {NEEDS} THEN 0 ELSE 1 END))"
@@ -22,6 +26,13 @@ PG_MINUTES = "(CAST(EXTRACT(EPOCH FROM {}) AS BIGINT) / 60)"
 # What a new message makes of its thread's `waiting_since`.
 WAITING = "CASE WHEN NEW.sender = 'citizen' THEN COALESCE(waiting_since, NEW.at) ELSE NULL END"
 SQLITE_NAMES = ("trg_threads_inbox_update", "trg_threads_inbox_insert", "trg_messages_inbox")
+
+
+def waiting_order(since: dt.datetime) -> dict[str, int]:
+    """`inbox_rank` and `inbox_key` of a new thread (risk unknown, its citizen waiting since
+    `since`, naive UTC), as the triggers compute them. Inserted with the row, the insert trigger
+    finds them right and writes nothing; were they ever wrong, it would correct them."""
+    return {"inbox_rank": 4, "inbox_key": calendar.timegm(since.timetuple()) // 60}
 
 
 def key(minutes: str) -> str:

@@ -133,7 +133,8 @@ class Duty(Base):
 class Thread(Base):
     __tablename__ = "threads"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    # No index of its own: ix_threads_inbox and ix_threads_views begin with it (migration 0005).
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
     lookup: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     citizen_pk: Mapped[bytes] = mapped_column(LargeBinary(32))
     status: Mapped[str] = mapped_column(String(16), default="new")
@@ -258,6 +259,5 @@ class ReplyTemplate(Base):
     envelope: Mapped[str] = mapped_column(Text)
 
 
-Index("ix_threads_team_activity", Thread.team_id, Thread.last_activity)
 Index("ix_threads_inbox", Thread.team_id, Thread.inbox_rank, Thread.inbox_key, Thread.id)
 Index("ix_threads_views", Thread.team_id, Thread.status, Thread.risk, Thread.last_sender, Thread.assigned_to)

@@ -26,6 +26,7 @@ from crypto import CryptoError, b64, check_recipients, kid, lookup_for, parse_en
 from crypto.envelope import Envelope
 from gateway.db import Database, counter, insert_ignore, minute, rfc3339_minute, run, utcnow
 from gateway.errors import Conflict, NotFound, RateLimited, from_crypto
+from gateway.inbox_triggers import waiting_order
 from gateway.models import EnvelopeKid, Event, Message, Thread
 from gateway.services import audit, authentic, duty
 from gateway.services.teams import KeyView, key_view
@@ -155,9 +156,9 @@ def create_unit(
                     "id": thread_id, "team_id": team_id, "lookup": lookup, "citizen_pk": citizen_pk, "status": "new",
                     "risk": "unknown", "assigned_to": assigned, "sealed_by": sealed_by, "created": now,
                     "last_activity": now, "expires": expires, "last_seq": 1, "total_bytes": len(text),
-                    # What the messages trigger would set for this first message: inserted right away,
-                    # the trigger finds nothing to change and writes nothing (migration 0005).
-                    "last_sender": "citizen", "waiting_since": now,
+                    # What the inbox triggers would set for this first message: inserted right away,
+                    # they find nothing to change and write nothing (migration 0005).
+                    "last_sender": "citizen", "waiting_since": now, **waiting_order(now),
                 },
             )
         except IntegrityError:

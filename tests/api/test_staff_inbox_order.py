@@ -5,10 +5,11 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from crypto import b64, lookup_for
 from gateway.db import minute, utcnow
+from gateway.inbox_triggers import PG_MINUTES, RANK, SQLITE_MINUTES, key, waiting_order
 from gateway.models import Duty, Thread
 from tests.api.staff_client import Staff, citizen_writes, enrol, login, staff_client
 from tests.factories import envelope_for
@@ -172,3 +173,20 @@ async def test_large_inbox_answers_are_compressed_and_key_answers_never_are(staf
     assert keys.status == 200 and "Content-Encoding" not in keys.headers
     plain = await staff.get("/api/v1/staff/threads", headers={**alice.headers(csrf=False), "Accept-Encoding": "identity"})
     assert "Content-Encoding" not in plain.headers and len((await plain.json())["threads"]) == 8
+
+
+async def test_a_new_thread_carries_the_order_the_triggers_compute(staff, world):
+    """A creation inserts `last_sender`, `waiting_since` and `waiting_order(now)` itself, so the
+    triggers find nothing to change and write nothing (migration 0005): the Python order must be
+    exactly the triggers' SQL, on either database (were it not, the trigger would fix the row at
+    the cost of a write, which no stored value would show)."""
+    citizen = await citizen_writes(staff, world, "first")
+    thread_id = await thread_of(world, citizen)
+    minutes = PG_MINUTES if world.db.engine.dialect.name == "postgresql" else SQLITE_MINUTES
+    by_sql = text(f"SELECT {RANK}, {key(minutes)}, waiting_since, last_sender FROM threads WHERE id = :id")
+    async with world.db.read() as session:
+        rank, inbox_key, since, last_sender = (await session.execute(by_sql, {"id": thread_id})).one()
+        stored = (await session.execute(select(Thread.inbox_rank, Thread.inbox_key).where(Thread.id == thread_id))).one()
+    since = since if isinstance(since, dt.datetime) else dt.datetime.fromisoformat(since)
+    assert last_sender == "citizen"
+    assert waiting_order(since) == {"inbox_rank": rank, "inbox_key": inbox_key} == dict(zip(("inbox_rank", "inbox_key"), stored, strict=True))

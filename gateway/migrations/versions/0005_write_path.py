@@ -1,4 +1,4 @@
-"""inbox triggers write only what changes
+"""the write path: inbox triggers write only what changes; two unused thread indexes go
 
 Issue 9. The triggers of migration 0004 rewrote a thread's row on every
 message, then again for its inbox order, even when nothing changed: a
@@ -8,6 +8,11 @@ carry their change as a condition (`gateway.inbox_triggers`, guarded), so
 a row is written only when `last_sender`, `waiting_since` or the inbox
 order really change. On PostgreSQL the order is set in a BEFORE trigger
 (no extra write); only the messages function gains the condition.
+
+Two indexes of `threads` cost every creation and reply an index write and
+served no query: `ix_threads_team_id` (ix_threads_inbox and ix_threads_views
+begin with team_id) and `ix_threads_team_activity` (the inbox reads in
+ix_threads_inbox's order since issue 13).
 
 Revision ID: 0005
 Revises: 0004
@@ -36,7 +41,11 @@ def _replace(guarded: bool) -> None:
 
 def upgrade() -> None:
     _replace(guarded=True)
+    op.drop_index("ix_threads_team_activity", table_name="threads")
+    op.drop_index("ix_threads_team_id", table_name="threads")
 
 
 def downgrade() -> None:
+    op.create_index("ix_threads_team_id", "threads", ["team_id"], unique=False)
+    op.create_index("ix_threads_team_activity", "threads", ["team_id", "last_activity"], unique=False)
     _replace(guarded=False)
