@@ -358,8 +358,9 @@ def finer_than_minute_within(value: object, spans: list[tuple[float, float]], sl
         if int(second) == 0 and not fraction.strip("0"):
             return False
         stamp = dt.datetime.fromisoformat(f"{day}T{hour}:{minute}:{second}.{(fraction or '0'):0<6}")
-        local = dt.datetime.fromisoformat(f"{day}T{hour}:{minute}:{second}")
-        moments = [stamp.replace(tzinfo=dt.UTC).timestamp(), local.timestamp()]  # logs may use local time
+        # Logs may use local time; the fraction counts there too (a stamp cut to its second would sit
+        # up to a second before the moment it names, next to a citizen request that ended just before).
+        moments = [stamp.replace(tzinfo=dt.UTC).timestamp(), stamp.timestamp()]
         return any(start - slack <= m <= end + slack for m in moments for start, end in spans)
     else:
         return False
