@@ -294,9 +294,7 @@ class Database:
         the async driver as usual.
         """
         if self.sqlite:
-            if self._reader is None:
-                self._reader = make_writer_engine(str(self.engine.url), reader=True).connect()
-            reader = self._reader
+            reader = self._reading()
             raw: Any = reader.connection.driver_connection
             # BEGIN and ROLLBACK straight through the driver: SQLAlchemy's transaction bookkeeping
             # cost as much as the two indexed reads of /threads/open.
@@ -310,6 +308,24 @@ class Database:
                     raw.execute("ROLLBACK")
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn)
+
+    async def read_rows(self, statement: Any, params: dict[str, Any]) -> list[tuple]:
+        """One statement built once (a module constant), its rows as tuples: one statement reads
+        one snapshot, so on SQLite it needs no transaction of its own (unlike `read_core`)."""
+        if self.sqlite:
+            reader = self._reading()
+            try:
+                return run(reader, statement, params)
+            finally:
+                if reader.in_transaction():  # `run` fell back to conn.execute: end what SQLAlchemy began
+                    reader.rollback()
+        async with self.engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(statement, params)]
+
+    def _reading(self) -> Connection:
+        if self._reader is None:
+            self._reader = make_writer_engine(str(self.engine.url), reader=True).connect()
+        return self._reader
 
     @classmethod
     def connect(cls, url: str) -> "Database":

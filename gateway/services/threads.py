@@ -285,12 +285,12 @@ class Opened:
 
 
 # Built once: the hot reads pay neither statement construction nor cache-key generation.
-OPEN_THREAD = select(Thread.id, Thread.team_id, Thread.citizen_pk, Thread.expires).where(
-    Thread.lookup == bindparam("lookup")
-)
-OPEN_MESSAGES = (
-    select(Message.seq, Message.sender, Message.at, Message.envelope)
-    .where(Message.thread_id == bindparam("thread_id"))
+# /threads/open is one statement: a thread and its messages in one snapshot, with no transaction
+# of its own to begin and end (every thread has its first message, so the join finds it).
+OPEN = (
+    select(Thread.team_id, Thread.citizen_pk, Thread.expires, Message.seq, Message.sender, Message.at, Message.envelope)
+    .join(Message, Message.thread_id == Thread.id)
+    .where(Thread.lookup == bindparam("lookup"))
     .order_by(Message.seq)
 )
 THREAD_ROW = select(
@@ -315,18 +315,6 @@ APPEND = (
 INSERT_MESSAGE = insert(Message)
 
 
-def _open(lookup: bytes) -> Callable[[Connection], Opened]:
-    def read(conn: Connection) -> Opened:
-        found = run(conn, OPEN_THREAD, {"lookup": lookup})
-        if not found:
-            raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
-        thread_id, team_id, citizen_pk, expires = found[0]
-        rows = run(conn, OPEN_MESSAGES, {"thread_id": thread_id})
-        return Opened(team_id, citizen_pk, expires, rows)
-
-    return read
-
-
 def moment(value: dt.datetime | str) -> dt.datetime:
     """A stored time as a datetime: SQLite's driver hands `run` the stored text, PostgreSQL a datetime."""
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -338,8 +326,12 @@ def _minute_text(value: dt.datetime | str) -> str:
 
 
 async def open_thread(db: Database, access_token: bytes) -> Opened:
-    """Two indexed queries in one read transaction; `messages` are rows (seq, sender, at, envelope)."""
-    return await db.read_core(_open(lookup_for(access_token)))
+    """One indexed query; `messages` are rows (seq, sender, at, envelope)."""
+    rows = await db.read_rows(OPEN, {"lookup": lookup_for(access_token)})
+    if not rows:
+        raise NotFound("unknown_thread", "no conversation for this code (it may have expired or been deleted)")
+    team_id, citizen_pk, expires = rows[0][:3]
+    return Opened(team_id, citizen_pk, expires, [row[3:] for row in rows])
 
 
 def opened_json(opened: Opened) -> bytes:
