@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from gateway.counts import Counts, DeferredCounts
 from gateway.models import RateLimit
 from gateway.writer import GroupWriter, Tx
 
@@ -237,10 +238,13 @@ class Database:
     engine: AsyncEngine
     _writer: GroupWriter | None = field(default=None, init=False, repr=False)
     _reader: Connection | None = field(default=None, init=False, repr=False)
+    # `Tx.lasting` values of this process on PostgreSQL (the SQLite writer keeps its own).
+    _kept: dict[Any, tuple[float, Any]] = field(default_factory=dict, init=False, repr=False)
     # Called after each hot write committed (e.g. to wake this process's event stream at once).
     listeners: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._counts = DeferredCounts(self.engine, add_counters)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(
             self.engine.execution_options(fristed_write=True), expire_on_commit=False
@@ -264,14 +268,20 @@ class Database:
                 self._writer = GroupWriter(make_writer_engine(str(self.engine.url)), _finish, scrub_sync)
             return await self._writer.submit(fn, heavy=heavy)  # type: ignore[no-any-return]
 
-        def run(conn: Connection) -> T:
-            tx = Tx(conn)
-            result = fn(tx)
-            _finish(tx)
-            return result
+        def run(conn: Connection) -> tuple[T, Counts]:
+            tx = Tx(conn, kept=self._kept, unwritten=self.unwritten)
+            return fn(tx), tx.counters
 
         async with self.engine.begin() as conn:
-            return await conn.run_sync(run)
+            result, counts = await conn.run_sync(run)
+        # Only now, after COMMIT: what a rolled-back transaction counted never counts (`gateway.counts`).
+        self._counts.add(counts)
+        return result
+
+    def unwritten(self, bucket: str) -> int:
+        """This process's additions to the shared counter `bucket` not yet in the database
+        (PostgreSQL, `gateway.counts`; always 0 on SQLite, where a batch adds its own)."""
+        return 0 if self.sqlite else self._counts.unwritten(bucket)
 
     def written(self) -> None:
         """Tell this process's listeners that a hot write committed (events may be waiting)."""
@@ -350,6 +360,8 @@ class Database:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.close()
+        if not self.sqlite:
+            await self._counts.close()
         await self.engine.dispose()
 
 

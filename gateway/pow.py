@@ -203,8 +203,9 @@ class PowControl:
                 tx.count(bucket, offered, window_start=window * s.window_seconds)
 
             await self.db.transact(add)
+        buckets = (f"{WRITES_PREFIX}{window}", f"{WRITES_PREFIX}{window - 1}")
         current, previous = await self.db.read_core(
-            lambda conn: (_count(conn, f"{WRITES_PREFIX}{window}"), _count(conn, f"{WRITES_PREFIX}{window - 1}"))
+            lambda conn: tuple(_count(conn, bucket) + self.db.unwritten(bucket) for bucket in buckets)
         )
         into = now - window * s.window_seconds
         per_second = (current + previous * max(0.0, 1 - into / s.window_seconds)) / s.window_seconds

@@ -48,8 +48,11 @@ class Tx:
     memo: dict[Any, Any] = field(default_factory=dict)
     # Kept across batches by this process's writer (see `lasting`); a fresh dict elsewhere.
     kept: dict[Any, tuple[float, Any]] = field(default_factory=dict)
-    # Counters added up over the batch and written once before COMMIT: bucket -> (window_start, n).
+    # Counters added up over the batch and written once before COMMIT: bucket -> (window_start, n)
+    # (on PostgreSQL a moment after COMMIT, `gateway.counts`).
     counters: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # What this process added to a shared counter that is not in the database yet (PostgreSQL).
+    unwritten: Callable[[str], int] = field(default=lambda _bucket: 0)
 
     def remember(self, key: Any, load: Callable[[], T]) -> T:
         """`load()` once per batch for `key` (team keys, duty rosters)."""
@@ -67,9 +70,14 @@ class Tx:
         return found[1]  # type: ignore[no-any-return]
 
     def count(self, bucket: str, n: int = 1, window_start: int = 0) -> None:
-        """Add `n` to the shared counter `bucket` in `rate_limits` when the batch commits."""
+        """Add `n` to the shared counter `bucket` in `rate_limits` when the batch commits (a unit
+        that fails takes its counts back with its savepoint)."""
         _start, before = self.counters.get(bucket, (window_start, 0))
         self.counters[bucket] = (window_start, before + n)
+
+    def counted(self, bucket: str) -> int:
+        """What this batch's units added to `bucket` so far (not in the database yet)."""
+        return self.counters.get(bucket, (0, 0))[1]
 
 
 Unit = Callable[[Tx], Any]
@@ -188,13 +196,15 @@ class GroupWriter:
         # than the statements they guard.
         for job in batch:
             raw.execute("SAVEPOINT unit")
+            counted = dict(tx.counters)
             try:
                 result = job.fn(tx)
                 raw.execute("RELEASE unit")
                 outcomes.append((job, result, None))
-            except Exception as exc:  # the unit's own failure: undo it alone
+            except Exception as exc:  # the unit's own failure: undo it alone, its counts too
                 raw.execute("ROLLBACK TO unit")
                 raw.execute("RELEASE unit")
+                tx.counters = counted
                 outcomes.append((job, None, exc))
         self._finish(tx)
         return outcomes

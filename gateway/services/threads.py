@@ -115,11 +115,11 @@ def _team_hour_cap(tx: Tx, team_id: str, limits: Limits, now: dt.datetime) -> No
         return
     hour = int(now.replace(tzinfo=dt.UTC).timestamp()) // HOUR * HOUR
     bucket = f"team-hour:{team_id}:{hour}"
-    made = tx.remember(("team-hour", bucket), lambda: [counter(tx.conn, bucket)])
-    if made[0] >= cap:
+    # Written before this batch, plus this process's not yet written, plus this batch's so far.
+    before = tx.remember(("team-hour", bucket), lambda: counter(tx.conn, bucket) + tx.unwritten(bucket))
+    if before + tx.counted(bucket) >= cap:
         wait = hour + HOUR - int(utcnow().replace(tzinfo=dt.UTC).timestamp())
         raise RateLimited(wait, "this team has received too many new conversations this hour; try again later")
-    made[0] += 1
     tx.count(bucket, 1, window_start=hour)
 
 
