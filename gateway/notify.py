@@ -497,11 +497,16 @@ class Loops(dict[str, "asyncio.Task[None]"]):
 LOOPS = web.AppKey("loops", Loops)
 
 
+# POSTs that only read (their secrets travel in the body): no event can follow them, so they wake
+# nobody. /threads/open is the hot one: a poke after each would make a read after each (issue 9).
+READING_POSTS = frozenset({"/api/v1/threads/open", "/api/v1/challenge", "/api/v1/staff/prelogin"})
+
+
 @web.middleware
 async def poke_after_writes(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """A successful write request has committed by the time it is answered: wake this process's
     event reader now (and, on PostgreSQL, the other processes'), instead of at the next poll."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.path in READING_POSTS:
         return await handler(request)
     try:
         response = await handler(request)

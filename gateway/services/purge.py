@@ -28,13 +28,15 @@ two purges at once delete each thread once.
 
 import asyncio
 import datetime as dt
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Connection, delete, exists, func, select, text, update
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -165,6 +167,24 @@ def _rows(result: object) -> int:
     return max(0, int(getattr(result, "rowcount", 0) or 0))
 
 
+def _deleting(model: type, column: Any, dialect: str) -> Any:
+    """DELETE of `model` rows whose `column` is one of the chunk's ids, given as one parameter
+    `ids` (a JSON array on SQLite, an array on PostgreSQL): built and compiled once, instead of
+    an IN list of 2,000 literals rendered and compiled per chunk (a tenth of a purge's time)."""
+    if dialect == "sqlite":
+        chosen = select(func.json_each(bindparam("ids")).table_valued("value").c.value)
+        return delete(model).where(column.in_(chosen))
+    return delete(model).where(column == any_(bindparam("ids", type_=ARRAY(String))))
+
+
+# Children first, so the cascade has nothing left to look for.
+_CHUNK_DELETES = {
+    dialect: [_deleting(model, column, dialect) for model, column in (
+        (Message, Message.thread_id), (Note, Note.thread_id), (EnvelopeKid, EnvelopeKid.thread_id), (Thread, Thread.id))]
+    for dialect in ("sqlite", "postgresql")
+}
+
+
 def delete_threads(conn: Connection, ids: list[str]) -> tuple[int, int]:
     """Delete the threads `ids` and their rows, set-based; (messages, notes) deleted.
 
@@ -172,10 +192,10 @@ def delete_threads(conn: Connection, ids: list[str]) -> tuple[int, int]:
     events and audit mentions have no index on the thread: `sweep_orphans`
     removes them afterwards in one pass, not one scan per chunk.
     """
-    messages = _rows(conn.execute(delete(Message).where(Message.thread_id.in_(ids))))
-    notes = _rows(conn.execute(delete(Note).where(Note.thread_id.in_(ids))))
-    conn.execute(delete(EnvelopeKid).where(EnvelopeKid.thread_id.in_(ids)))
-    conn.execute(delete(Thread).where(Thread.id.in_(ids)))
+    given = json.dumps(ids) if conn.dialect.name == "sqlite" else ids
+    messages, notes, _kids, _threads = (
+        _rows(conn.execute(statement, {"ids": given})) for statement in _CHUNK_DELETES[conn.dialect.name]
+    )
     return messages, notes
 
 
