@@ -67,7 +67,9 @@ def create_body(team: str, pk: bytes, envelope: dict, token: str) -> str:
 
 
 async def prepare_citizens(url: str, work: Path, reply_threads: int) -> CitizenData:
-    """Bodies for wrk: creation templates, and `reply_threads` real threads (made through the API) to open and answer."""
+    """Bodies for wrk: creation templates, `reply_threads` real threads (made through the API) to answer, and as
+    many others to open. Opens never read the threads replies grow: a round's opens would otherwise read the
+    messages of every earlier round's replies, and the figure would depend on the round."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         async with http.get(url + "/api/v1/config") as answer:
             raw = await answer.read()
@@ -93,13 +95,14 @@ async def prepare_citizens(url: str, work: Path, reply_threads: int) -> CitizenD
                 else:
                     raise RuntimeError(f"creating a thread to answer answered {answer.status}: {await answer.text()}")
 
-        await asyncio.gather(*(make_one() for _ in range(reply_threads)))
-    (work / "open.txt").write_text("".join(json.dumps({"access_token": t}) + "\n" for t, _ in threads))
+        await asyncio.gather(*(make_one() for _ in range(2 * reply_threads)))
+    opened, answered = threads[:reply_threads], threads[reply_threads:]
+    (work / "open.txt").write_text("".join(json.dumps({"access_token": t}) + "\n" for t, _ in opened))
     (work / "reply.txt").write_text("".join(
         json.dumps({"access_token": t, "envelope": seal_envelope({"text": TEXT}, [team_pk, pk])}, separators=(",", ":")) + "\n"
-        for t, pk in threads))
+        for t, pk in answered))
     return CitizenData(len(raw), team["id"], team_pk, pow_bits, work / "create.txt", work / "open.txt",
-                       work / "reply.txt", len(threads), int(pool[0][1]["v"]))
+                       work / "reply.txt", len(answered), int(pool[0][1]["v"]))
 
 
 # --- a consultant ------------------------------------------------------------------------------

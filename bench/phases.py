@@ -178,8 +178,9 @@ def http_throughput(run: Run) -> None:
         "transaction (aiosqlite, WAL, `synchronous=FULL`).",
         "- Creations: a new `access_token` per request (made by wrk.lua), 64 citizen keys with one real sealed "
         f"envelope each (about 300 characters of text, envelope version {d.create_version}, as the write page seals "
-        f"it); opens and replies cycle over {d.reply_threads} threads made through the API before timing, with "
-        "version 1 envelopes: a version 2 reply binds the `seq` it will get, which bodies made before timing "
+        f"it); replies cycle over {d.reply_threads} threads made through the API before timing, and opens over "
+        f"{d.reply_threads} others of one message each (so no round opens what earlier rounds' replies added), "
+        "with version 1 envelopes: a version 2 reply binds the `seq` it will get, which bodies made before timing "
         "cannot know, and the gateway keeps each thread to the version of its first message.",
         f"- For scale: on a quiet 2-core machine of this kind bare JSON does about 21,000–23,000 req/s and the "
         f"durable INSERT about 4,300–5,000 (issue 9, TOOLCHAIN.md); in this run they did "
