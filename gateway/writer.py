@@ -128,8 +128,10 @@ class GroupWriter:
             self._wake()
 
     def _wake(self) -> None:
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.get_running_loop().create_task(self._drain(), name="fristed-writer")
+        loop = asyncio.get_running_loop()
+        # A drainer of a loop that is gone (a test's) will never run again: start one here.
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
+            self._drainer = loop.create_task(self._drain(), name="fristed-writer")
 
     async def close(self) -> None:
         if self._drainer is not None and not self._drainer.done():
@@ -145,7 +147,13 @@ class GroupWriter:
     async def _drain(self) -> None:
         while self._pending or self._scrub_wanted:
             if self._conn is None:
-                self._conn = await self._off_loop(self._connect)
+                try:
+                    self._conn = await self._off_loop(self._connect)
+                except Exception as exc:  # no connection (the file is gone, a disk error): tell every caller
+                    log.error("the writer cannot connect: %s", type(exc).__name__)
+                    while self._pending:
+                        _settle(self._pending.popleft().future, None, exc)
+                    return
             if self._pending:
                 batch = [self._pending.popleft() for _ in range(min(MAX_BATCH, len(self._pending)))]
                 await self._commit(self._conn, batch)
@@ -164,28 +172,22 @@ class GroupWriter:
     async def _commit(self, conn: Connection, batch: list[_Job]) -> None:
         raw: Any = conn.connection.driver_connection
         heavy = any(job.heavy for job in batch)
+        transaction = None
         try:
             if heavy or not _lock_now(raw):
                 await self._off_loop(_lock_blocking, raw)
-        except Exception as exc:  # the lock was not had within LOCK_WAIT_MS: nothing was written
-            log.error("a write batch of %d could not start: %s", len(batch), type(exc).__name__)
-            for job in batch:
-                _settle(job.future, None, exc)
-            return
-        # The write lock is held; SQLAlchemy's transaction is bookkeeping only (the writer engine
-        # emits no BEGIN of its own).
-        transaction = conn.begin()
-        try:
+            # The write lock is held; SQLAlchemy's transaction is bookkeeping only (the writer
+            # engine emits no BEGIN of its own).
+            transaction = conn.begin()
             tx = Tx(conn, kept=self._kept)
             if heavy:
                 outcomes = await self._off_loop(self._run_units, tx, raw, batch)
             else:
                 outcomes = self._run_units(tx, raw, batch)
             await self._off_loop(transaction.commit)
-        except Exception as exc:  # COMMIT (or the batch itself) failed: nothing of it is durable
+        except Exception as exc:  # no lock within LOCK_WAIT_MS, or COMMIT failed: nothing of it is durable
             log.error("a write batch of %d failed: %s", len(batch), type(exc).__name__)
-            with contextlib.suppress(Exception):
-                await self._off_loop(transaction.rollback)
+            await self._off_loop(_abandon, raw, transaction)
             outcomes = [(job, None, exc) for job in batch]
         for job, result, error in outcomes:
             _settle(job.future, result, error)
@@ -233,6 +235,16 @@ def _lock_blocking(raw: Any) -> None:
         raw.execute("BEGIN IMMEDIATE")
     finally:
         raw.execute("PRAGMA busy_timeout=0")
+
+
+def _abandon(raw: Any, transaction: Any) -> None:
+    """Undo a batch that failed, whatever state it left: the next batch starts clean."""
+    with contextlib.suppress(Exception):
+        if transaction is not None and transaction.is_active:
+            transaction.rollback()
+    with contextlib.suppress(Exception):
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

@@ -127,3 +127,14 @@ async def test_a_heavy_unit_runs_off_the_event_loop(db):
     result, ticks = await _ticks_while(db.transact(slow, heavy=True))
     assert result == "done" and ticks >= 15
     assert await db.read_core(lambda conn: conn.scalar(select(Meta.value).where(Meta.key == "heavy"))) == "v"
+
+
+async def test_every_caller_hears_back_when_the_writer_cannot_open_the_database(tmp_path):
+    # A directory that does not exist: SQLite cannot create the file, so nothing can be written.
+    broken = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'g.db'}")
+    try:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(broken.transact(put(f"k{i}")) for i in range(5)), return_exceptions=True), 10)
+        assert all(isinstance(outcome, Exception) for outcome in outcomes)
+    finally:
+        await broken.close()
