@@ -54,6 +54,8 @@ POLL_SECONDS = 0.25
 LISTENING_POLL_SECONDS = 2.0
 # Many pokes close together become one read every this often at most.
 MIN_POLL_SPACING = 0.005
+# Many writes close together become one NOTIFY to the other processes every this often at most.
+NOTIFY_SPACING = 0.02
 CHANNEL = "fristed_events"
 LISTEN_PING_SECONDS = 5.0
 KEEPALIVE_SECONDS = 15.0
@@ -122,6 +124,7 @@ class EventHub:
         self.subscriptions: set[Subscription] = set()
         self.high = 0  # the highest id read
         self.missing: dict[int, float] = {}  # ids below `high` not read yet -> when first skipped
+        self.behind = False  # polls were skipped (no stream here): `join` reads the newest id first
         self.wake = asyncio.Event()  # read now: something was written
         self.outgoing = asyncio.Event()  # tell the other processes (PostgreSQL NOTIFY)
         self.listening = False  # a LISTEN connection is up (PostgreSQL)
@@ -157,6 +160,14 @@ class EventHub:
         self.subscriptions.add(subscription)
         return subscription
 
+    async def join(self, teams: list[str], session_hash: bytes) -> Subscription:
+        """`subscribe`, first catching up if nobody listened here meanwhile: the polls skipped then
+        left `high` behind, and a new stream hears what is written from now on, not from then."""
+        if self.behind and not self.subscriptions:
+            newest = await self.db.read_core(lambda conn: conn.scalar(select(func.max(Event.id))))
+            self.high, self.missing, self.behind = max(self.high, int(newest or 0)), {}, False
+        return self.subscribe(teams, session_hash)
+
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscriptions.discard(subscription)
 
@@ -178,6 +189,11 @@ class EventHub:
         poll follows the open gaps (few: ids skipped by transactions still in flight, or rolled
         back), not the events of the last seconds; SQLite, with one writer, never leaves one.
         """
+        if not self.subscriptions:
+            # Nobody listens in this process: reading events would be work for no one (under a
+            # write load, a read after every batch). `join` catches up when a stream opens.
+            self.behind = True
+            return 0
         now = time.monotonic()
         if self.missing:
             self.missing = {i: at for i, at in self.missing.items() if now - at <= GAP_GRACE}
@@ -249,6 +265,8 @@ class EventHub:
                     if self.outgoing.is_set():
                         self.outgoing.clear()
                         await asyncio.wait_for(connection.execute(f"NOTIFY {CHANNEL}"), 10)
+                        # The writes of the next moment share one NOTIFY (and one read by each listener).
+                        await _pause(stop, NOTIFY_SPACING)
                     elif not stop.is_set():
                         await asyncio.wait_for(connection.execute("SELECT 1"), 10)  # notice a dead connection
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -276,7 +294,7 @@ async def stream_events(request: web.Request, me: Identity, teams: list[str]) ->
     db, settings, hub = request.app[DB], request.app[SETTINGS], request.app[HUB]
     response = web.StreamResponse(headers={**SECURITY_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    subscription = hub.subscribe(teams, me.id_hash)
+    subscription = await hub.join(teams, me.id_hash)
     sent: set[int] = set()
     try:
         await response.write(b"retry: 3000\n\n")

@@ -53,9 +53,20 @@ async def test_a_lower_id_that_commits_later_is_delivered_once(hub):
 
 
 async def test_a_gap_that_never_fills_is_given_up(hub, monkeypatch):
+    hub.subscribe(["north"], b"session")
     await add(hub, 5)
     await hub.poll()
     assert set(hub.missing) == {1, 2, 3, 4}
     monkeypatch.setattr("gateway.notify.GAP_GRACE", -1.0)
     await hub.poll()
     assert hub.missing == {}
+
+
+async def test_with_no_stream_the_reader_reads_nothing_and_a_new_stream_hears_only_what_follows(hub):
+    await add(hub, 1)
+    assert await hub.poll() == 0 and hub.behind  # nobody listens: no read
+    await add(hub, 2)
+    subscription = await hub.join(["north"], b"session")
+    await add(hub, 3)
+    await hub.poll()
+    assert drained(subscription) == [3]
