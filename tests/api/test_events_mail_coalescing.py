@@ -9,8 +9,8 @@ from sqlalchemy import func, select, update
 
 from gateway.app import create_app
 from gateway.db import Database, utcnow
+from gateway.mail import HOLD_PREFIX, Mailer
 from gateway.models import Consultant, Duty, Meta, Outbox
-from gateway.notify import HOLD_PREFIX, Mailer
 from gateway.settings import SmtpSettings
 from tests.api.staff_client import citizen_writes
 from tests.support import free_port

@@ -12,8 +12,8 @@ from sqlalchemy import func, select, update
 from crypto import b64
 from gateway.app import create_app
 from gateway.db import Database, utcnow
+from gateway.mail import Mailer
 from gateway.models import Consultant, Duty, Outbox, Thread
-from gateway.notify import Mailer
 from gateway.settings import SmtpSettings
 from tests.api.staff_client import Staff, citizen_writes, login, staff_client
 from tests.factories import envelope_for
@@ -139,7 +139,7 @@ async def test_the_duty_consultant_gets_an_email_that_says_only_that_something_w
 
 async def test_a_failed_delivery_never_blocks_the_citizen_and_is_retried(aiohttp_client, world, monkeypatch):
     port = free_port()  # nothing listens here yet
-    monkeypatch.setattr("gateway.notify.RETRY_BASE_SECONDS", 1)
+    monkeypatch.setattr("gateway.mail.RETRY_BASE_SECONDS", 1)
     client = await aiohttp_client(create_app(await with_smtp(world, port)))
     async with world.db.write() as session:
         await session.execute(update(Consultant).where(Consultant.username == "alice").values(email="alice@example.org"))
