@@ -98,11 +98,4 @@ def run(
             # Inside the task, before asyncio.run cancels anything: background loops end in order.
             await runner.cleanup()
 
-    import os
-
-    if os.environ.get("FRISTED_UVLOOP") == "1":  # measuring only (bench/), decided in docs/benchmarks.md
-        import uvloop
-
-        uvloop.run(main())
-    else:
-        asyncio.run(main())
+    asyncio.run(main())

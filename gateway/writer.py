@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from gateway.counts import merge
+
 log = logging.getLogger("fristed.writer")
 
 T = TypeVar("T")
@@ -72,8 +74,7 @@ class Tx:
     def count(self, bucket: str, n: int = 1, window_start: int = 0) -> None:
         """Add `n` to the shared counter `bucket` in `rate_limits` when the batch commits (a unit
         that fails takes its counts back with its savepoint)."""
-        _start, before = self.counters.get(bucket, (window_start, 0))
-        self.counters[bucket] = (window_start, before + n)
+        merge(self.counters, {bucket: (window_start, n)})
 
     def counted(self, bucket: str) -> int:
         """What this batch's units added to `bucket` so far (not in the database yet)."""

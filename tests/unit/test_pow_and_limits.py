@@ -106,6 +106,8 @@ def test_the_key_is_replaced_hourly_and_forgets_every_client(tmp_path, monkeypat
     clock[0] += 3600
     guard.take(request("192.0.2.7"), "create")
     assert guard._key != old_key and len(guard) == 1
+    # What is kept is a 16-byte keyed digest per client, never the address in any form.
+    assert all(len(slot) == 16 and b"192.0.2.7" not in slot and b"\xc0\x00\x02\x07" not in slot for slot in guard._state)
 
 
 def test_a_b64_challenge_of_the_wrong_length_is_bad_pow():
