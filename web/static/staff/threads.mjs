@@ -2,25 +2,22 @@
 // previews, unread markers), one thread decrypted in the page, replies (sealed
 // to the citizen and the team's current key), internal notes (team key only),
 // triage, handover, duty and end of shift, grants for new teammates, live
-// events (live.mjs), reply templates (templates.mjs), shortcuts (shortcuts.mjs).
-// Text from messages is only ever inserted as textContent; every decryption
-// goes through Keyring.open.
+// events (live.mjs), reply templates (templates.mjs), shortcuts (shortcuts.mjs);
+// drawn by render.mjs. Text from messages is only ever inserted as textContent;
+// every decryption goes through Keyring.open.
 import { FristedCryptoError, b64, unb64 } from '/static/crypto/fristed.mjs';
 import { ApiError, api, setCsrf } from './api.mjs';
-import { $, cap, element, fill, since, timeElement } from './dom.mjs';
+import { $, fill } from './dom.mjs';
 import { Live } from './live.mjs';
 import { Previews } from './previews.mjs';
+import { highlight, renderCounts, renderDuty, renderList, renderTeams, renderThread } from './render.mjs';
 import { installShortcuts } from './shortcuts.mjs';
 import { Templates } from './templates.mjs';
 
+export { fingerprint } from './render.mjs';
+
 const VIEWS = ['all', 'mine', 'unassigned', 'needs_reply', 'urgent', 'closed'];
 const PAGE = 100;
-const HIGHLIGHT_MS = 4000;
-
-/** A key id in groups of four, for comparing out of band. */
-export function fingerprint(kid) {
-  return (kid || '').replace(/(.{4})(?=.)/g, '$1 ');
-}
 
 function viewFromUrl() {
   const view = new URLSearchParams(location.search).get('view');
@@ -92,8 +89,8 @@ export class Inbox {
 
   async loadTeams(background = false) {
     this.teams = (await api('GET', '/api/v1/staff/teams', undefined, { background })).teams;
-    this.renderTeams();
-    this.renderDuty();
+    renderTeams(this);
+    renderDuty(this);
   }
 
   /** The first page of the view (as many rows as are shown now, so "show more" survives a refresh). */
@@ -103,8 +100,8 @@ export class Inbox {
     this.threads = answer.threads;
     this.next = answer.next;
     this.counts = answer.counts;
-    this.renderList();
-    this.renderCounts();
+    renderList(this);
+    renderCounts(this);
     return answer;
   }
 
@@ -114,8 +111,8 @@ export class Inbox {
     this.threads = [...this.threads, ...answer.threads];
     this.next = answer.next;
     this.counts = answer.counts;
-    this.renderList();
-    this.renderCounts();
+    renderList(this);
+    renderCounts(this);
   }
 
   setView(view, push) {
@@ -142,8 +139,8 @@ export class Inbox {
     const row = this.threads.find((t) => t.id === id);
     if (!this.current || this.current.thread.id !== id) this.dividerSeq = row ? row.read_seq : null;
     this.current = detail;
-    this.renderThread();
-    this.renderList();
+    renderThread(this);
+    renderList(this);
     this.templates.renderPicker();
     if (!background) await this.markRead(detail).catch(() => {});
   }
@@ -274,13 +271,13 @@ export class Inbox {
       const updated = await api('PATCH', `/api/v1/staff/threads/${encodeURIComponent(this.current.thread.id)}`, changes);
       this.current.thread = { ...this.current.thread, ...updated };
       this.threads = this.threads.map((t) => (t.id === updated.id ? { ...t, ...updated } : t));
-      this.renderThread();
-      this.renderList();
+      renderThread(this);
+      renderList(this);
       this.say(this.msg('msgSaved'));
       this.loadThreads(true).catch(() => {});
     } catch {
       this.problem(this.msg('msgFailed'));
-      this.renderThread();
+      renderThread(this);
     }
   }
 
@@ -345,7 +342,7 @@ export class Inbox {
     const work = [this.loadThreads(true)];
     if (openId && kinds.has(openId)) work.push(this.openThread(openId, true));
     await Promise.all(work);
-    for (const id of kinds.keys()) this.highlight(id);
+    for (const id of kinds.keys()) highlight(this, id);
     const arrivals = [...kinds.values()].filter((kind) => kind !== 'thread_changed');
     if (arrivals.length) this.live.arrived(arrivals.includes('message_new') ? 'message_new' : 'thread_new', this.counts ? this.counts.unread : 0);
   }
@@ -361,25 +358,15 @@ export class Inbox {
       .then(() => this.loadTeams(true))
       .then(() => {
         this.previews.forget();
-        this.renderList();
-        if (this.current) this.renderThread();
+        renderList(this);
+        if (this.current) renderThread(this);
         if (waiting && $('key-wait').hidden) this.say(this.msg('msgKeysShared'));
         return this.templates.load();
       })
       .catch(() => {});
   }
 
-  /** A row that moved or changed is marked for a few seconds (and stays marked across refreshes meanwhile). */
-  highlight(id) {
-    clearTimeout(this.highlighted.get(id));
-    this.highlighted.set(id, setTimeout(() => {
-      this.highlighted.delete(id);
-      document.querySelector(`#threads .thread[data-id="${CSS.escape(id)}"]`)?.classList.remove('moved');
-    }, HIGHLIGHT_MS));
-    document.querySelector(`#threads .thread[data-id="${CSS.escape(id)}"]`)?.classList.add('moved');
-  }
-
-  // ---- rendering ----
+  // ---- status line (used by live.mjs and templates.mjs too; render.mjs draws the rest) ----
 
   say(text) {
     $('thread-status').textContent = text;
@@ -389,181 +376,5 @@ export class Inbox {
   problem(text) {
     $('thread-error').textContent = text;
     $('thread-error').hidden = false;
-  }
-
-  renderCounts() {
-    for (const link of document.querySelectorAll('#views a.view')) {
-      const view = link.dataset.view;
-      if (view === this.view) link.setAttribute('aria-current', 'page');
-      else link.removeAttribute('aria-current');
-      const count = link.querySelector('.count');
-      if (count && this.counts) count.textContent = String(this.counts[view]);
-    }
-    this.live.showUnread(this.counts ? this.counts.unread : 0);
-  }
-
-  renderRow(thread, openId) {
-    const item = element('li', 'thread');
-    item.dataset.id = thread.id;
-    item.dataset.status = thread.status;
-    item.dataset.risk = thread.risk;
-    item.dataset.unread = String(Boolean(thread.unread));
-    item.dataset.needsReply = String(Boolean(thread.needs_reply));
-    if (thread.unread) item.classList.add('unread');
-    if (this.highlighted.has(thread.id)) item.classList.add('moved');
-    const button = element('button', 'thread-open');
-    button.type = 'button';
-    if (thread.id === openId) button.setAttribute('aria-current', 'true');
-    const line = element('span', 'row-badges');
-    if (thread.unread) line.append(element('span', 'badge unread-marker', this.label('Unread')));
-    line.append(
-      element('span', `badge risk-${thread.risk}`, this.label(`Risk${cap(thread.risk)}`) || thread.risk),
-      element('span', `badge status-${thread.status}`, this.label(`Status${cap(thread.status)}`) || thread.status),
-    );
-    if (thread.needs_reply) {
-      line.append(element('span', 'badge needs-reply', `${this.label('NeedsReply')} · ${fill(this.label('WaitingFor'), { time: since(thread.waiting_since) })}`));
-    }
-    if (thread.sealed_by === 'server') line.append(element('span', 'badge sealed-server', this.label('Server')));
-    const preview = element('span', 'preview', '…');
-    const assignee = element('span', 'assignee', thread.assigned_to === this.keyring.username
-      ? `${thread.assigned_to} (${this.label('You')})` : thread.assigned_to || this.label('Unassigned'));
-    const when = element('span', 'when');
-    when.append(timeElement(thread.last_activity), ` · ${this.label('Expires')} `, timeElement(thread.expires));
-    button.append(line, preview, assignee, when);
-    button.addEventListener('click', () => this.openThread(thread.id).catch(() => this.problem(this.msg('msgFailed'))));
-    item.append(button);
-    this.previews.attach(item, thread);
-    return item;
-  }
-
-  renderList() {
-    const openId = this.current && this.current.thread.id;
-    const items = this.threads.map((thread) => this.renderRow(thread, openId));
-    if (!items.length) items.push(element('li', 'hint empty', this.msg('msgNone')));
-    $('threads').replaceChildren(...items);
-    this.previews.sweep($('threads'));
-    $('more').hidden = !this.next;
-  }
-
-  renderThread() {
-    const view = $('thread');
-    if (!this.current) {
-      view.hidden = true;
-      return;
-    }
-    const { thread, messages, notes } = this.current;
-    view.hidden = false;
-    view.dataset.id = thread.id;
-    $('thread-id').textContent = thread.id;
-    const meta = $('thread-meta');
-    meta.replaceChildren(`${thread.team} · `, timeElement(thread.created), ` · ${this.label('Expires')} `, timeElement(thread.expires));
-    if (thread.sealed_by === 'server') meta.append(' · ', element('span', 'badge sealed-server', this.label('Server')));
-    $('status').value = thread.status;
-    $('risk').value = thread.risk;
-    const team = this.teams.find((t) => t.id === thread.team);
-    const members = team ? team.members : [];
-    const option = (value, text) => {
-      const node = element('option', '', text);
-      node.value = value;
-      return node;
-    };
-    $('assign').replaceChildren(option('', this.label('Unassigned')), ...members.map((m) => option(m.username, m.username)));
-    $('assign').value = thread.assigned_to || '';
-    $('handover-to').replaceChildren(
-      ...members.filter((m) => m.username !== this.keyring.username).map((m) => option(m.username, m.username)),
-      option('', this.label('BackToTeam')),
-    );
-    // The team reader's rule (crypto/README.md "Envelope v2"): only what verifies is its sender's.
-    const sks = new Map([...this.keyring.teamKeys].map(([kid, key]) => [kid, key.sk]));
-    const read = this.crypto.readAsTeam(messages, notes, thread.citizen_pk, sks, this.crypto.openEnvelope);
-    const verdicts = new Map(read.messages.map((r) => [r.seq, r]));
-    this.current.place = {
-      v2: messages.length > 0 && messages[0].envelope.v === 2,
-      pin: read.pin,
-      lastSeq: messages.reduce((last, m) => Math.max(last, m.seq), 0),
-    };
-    const entries = [];
-    for (const message of messages) {
-      if (this.dividerSeq !== null && message.seq > this.dividerSeq && !entries.some((e) => e.id === 'new-divider')) {
-        const divider = element('li', 'divider', this.label('NewMessages'));
-        divider.id = 'new-divider'; // a list item of its own: a separator role is not allowed inside a list
-        entries.push(divider);
-      }
-      entries.push(this.renderEntry('message', message.from, message, '', verdicts.get(message.seq)));
-    }
-    $('messages').replaceChildren(...entries);
-    $('notes').replaceChildren(...notes.map((note, i) => this.renderEntry('note', 'consultant', note, note.author, read.notes[i])));
-  }
-
-  renderEntry(className, from, entry, author = '', verdict = null) {
-    const shown = verdict || { verified: false, text: null };
-    const item = element('li', className);
-    item.dataset.from = from;
-    if (!shown.verified) item.dataset.verified = 'false';
-    if (entry.seq !== undefined) item.dataset.seq = String(entry.seq);
-    // An unverified message is never presented as its named sender's words.
-    const who = element('p', 'who', !shown.verified ? this.label('Unverified')
-      : author || this.label(from === 'citizen' ? 'Citizen' : 'Consultant'));
-    who.append(' ', timeElement(entry.at));
-    const text = element('p', 'text');
-    if (shown.text !== null) text.textContent = shown.text;
-    else {
-      text.classList.add('unreadable');
-      const held = (entry.envelope.keys || []).some((k) => this.keyring.teamKeys.has(k.kid));
-      text.textContent = held ? this.msg('msgUnverified') : this.msg('msgNoKey');
-    }
-    item.append(who, text);
-    return item;
-  }
-
-  renderDuty() {
-    const button = $('duty-toggle');
-    const on = this.onDuty();
-    button.setAttribute('aria-pressed', String(on));
-    button.textContent = on ? this.label('OnDuty') : this.label('OffDuty');
-    button.classList.toggle('on', on);
-  }
-
-  /** A member without a team's key is told who can share it (and that it happens when their inbox is open). */
-  renderKeyWait() {
-    const lines = [];
-    for (const team of this.teams) {
-      if (!team.current_kid || this.keyring.teamKeys.has(team.current_kid)) continue;
-      const holders = team.members.filter((m) => m.holds_key && m.username !== this.keyring.username);
-      holders.sort((a, b) => Number(b.on_duty) - Number(a.on_duty));
-      const names = holders.map((m) => (m.on_duty ? `${m.username} (${this.label('OnDuty')})` : m.username)).join(', ');
-      lines.push(holders.length
-        ? fill(this.msg('msgKeyWait'), { team: team.name, holders: names })
-        : fill(this.msg('msgKeyWaitNobody'), { team: team.name }));
-    }
-    const box = $('key-wait');
-    box.textContent = lines.join(' ');
-    box.hidden = lines.length === 0;
-  }
-
-  renderTeams() {
-    const box = $('teams');
-    const mine = this.keyring.pk ? this.crypto.kid(this.keyring.pk) : '';
-    box.replaceChildren(...this.teams.map((team) => {
-      const section = element('section', 'team');
-      section.dataset.team = team.id;
-      section.append(element('h3', '', `${team.name} (${team.id})`));
-      const current = element('p', 'hint', `${this.label('TeamKey')}: `);
-      current.append(element('code', 'mono', fingerprint(team.current_kid || '—')));
-      const list = element('ul', 'members');
-      for (const member of team.members) {
-        const row = element('li', 'member');
-        row.dataset.username = member.username;
-        row.append(`${member.username}${member.on_duty ? ` · ${this.label('OnDuty')}` : ''}: `);
-        const code = element('code', 'mono fingerprint', fingerprint(member.kid));
-        if (member.username === this.keyring.username && member.kid !== mine) code.classList.add('mismatch');
-        row.append(code);
-        list.append(row);
-      }
-      section.append(current, list);
-      return section;
-    }));
-    this.renderKeyWait();
-    this.templates.render();
   }
 }
