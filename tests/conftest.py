@@ -1,6 +1,8 @@
 """Fixtures shared by every test layer (see tests/support.py for the helpers)."""
 
+import dataclasses
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,10 +46,22 @@ def smtp_server() -> Iterator[tuple[Controller, SmtpInbox]]:
         controller.stop()
 
 
+@pytest.fixture(scope="session")
+def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """One real `fristed init --demo` (cheap Argon2id) per run, never served itself."""
+    return init_demo(tmp_path_factory.mktemp("demo-template") / "data")
+
+
 @pytest.fixture
-def demo(tmp_path: Path) -> Demo:
-    """A data dir made by the real `fristed init --demo` (cheap Argon2id)."""
-    return init_demo(tmp_path / "data")
+def demo(tmp_path: Path, _demo_template: Demo) -> Demo:
+    """A fresh copy of the run's `fristed init --demo` data dir, modes kept.
+
+    Copying saves the command's ~2 s in each of the dozens of tests that only need a
+    deployment; the tests about `init` itself run the command (tests/ops).
+    """
+    data_dir = tmp_path / "data"
+    shutil.copytree(_demo_template.data_dir, data_dir)
+    return dataclasses.replace(_demo_template, data_dir=data_dir, env=dict(_demo_template.env))
 
 
 @pytest.fixture
