@@ -7,19 +7,15 @@ leaves its figures out, so the report marks them "not measured".
 
 import asyncio
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import clients, deploy, procs, seed, wrk
-from bench.pg import Cluster
 from tests.support import Demo
 
 
@@ -54,7 +50,7 @@ class Main:
     insert: str
 
 
-def _cell(values: list[float], fmt: str = "{:,.0f}") -> str:
+def cell(values: list[float], fmt: str = "{:,.0f}") -> str:
     return " / ".join(fmt.format(v) for v in values)
 
 
@@ -72,7 +68,7 @@ def _wrk_row(name: str, results: list[wrk.WrkResult], ratio: str) -> str:
     other = ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items()) if not 200 <= s < 300)
     problems = "; ".join(x for x in (other, f"time-outs: {timeouts}" if timeouts else "",
                                       f"socket errors: {errors}" if errors else "") if x) or "none"
-    return (f"| {name} | {statistics.median(rps):,.0f} | {_cell(rps)} | {ratio} | {p50:.1f} | {p99:.1f} | {worst:.0f} "
+    return (f"| {name} | {statistics.median(rps):,.0f} | {cell(rps)} | {ratio} | {p50:.1f} | {p99:.1f} | {worst:.0f} "
             f"| {problems} |")
 
 
@@ -148,7 +144,7 @@ def http_throughput(run: Run) -> None:
             run.figures[f"{key}.ratio"] = statistics.median(per_round)
             run.figures[f"{key}.rps"] = statistics.median(r.rps for r in rs)
             run.figures[f"{key}.p99_ms"] = statistics.median(r.p99_honest_ms for r in rs)
-            ratio = f"{run.figures[f'{key}.ratio']:.3f} of {baseline} ({_cell(per_round, '{:.3f}')})"
+            ratio = f"{run.figures[f'{key}.ratio']:.3f} of {baseline} ({cell(per_round, '{:.3f}')})"
         rows.append(_wrk_row(name, rs, ratio))
     if rss:
         run.figures["rss.peak_mb"] = max(rss)
@@ -376,9 +372,9 @@ def first_contact(run: Run) -> None:
         "Debian's headless Chromium through Playwright, a fresh browser context per round (nothing cached), "
         "the deployment's own Argon2id cost (`fristed init` defaults), 3 rounds; medians (each round in brackets):",
         "",
-        f"- `/write` loaded: {run.figures['browser.write_load_ms']:.0f} ms ({_cell(times['write_load_ms'])})",
-        f"- click `#send` → `#pickup-code` visible: {run.figures['browser.send_ms']:.0f} ms ({_cell(times['send_ms'])})",
-        f"- click `#open` → `#thread` visible: {run.figures['browser.open_ms']:.0f} ms ({_cell(times['open_ms'])})",
+        f"- `/write` loaded: {run.figures['browser.write_load_ms']:.0f} ms ({cell(times['write_load_ms'])})",
+        f"- click `#send` → `#pickup-code` visible: {run.figures['browser.send_ms']:.0f} ms ({cell(times['send_ms'])})",
+        f"- click `#open` → `#thread` visible: {run.figures['browser.open_ms']:.0f} ms ({cell(times['open_ms'])})",
     ])))
 
 
@@ -397,54 +393,7 @@ def page_weight(run: Run) -> None:
     run.sections.append(("Page weight", pw.report(weights) + "\n\nDetails and decisions: docs/page-weight.md."))
 
 
-# --- 5. 1 vs 2 gateway processes on PostgreSQL ------------------------------------------------------------
-
-
-def postgres(run: Run) -> None:
-    # Its own directory beside the work one: user postgres must be able to enter it.
-    base = Path(tempfile.mkdtemp(prefix="fristed-bench-pg-", dir=run.work.parent))
-    os.chmod(base, 0o755)
-    procs.on_exit(lambda: shutil.rmtree(base, ignore_errors=True))
-    cluster = Cluster(base / "cluster").start()
-    try:
-        env = {"FRISTED_DATABASE_URL": cluster.create_database()}
-        demo, _changed = deploy.make(run.work, "pg", env=env)
-        first, second = deploy.serve(demo, env), deploy.serve(demo, env)
-        try:
-            (run.work / "pg-data").mkdir(exist_ok=True)
-            data = asyncio.run(clients.prepare_citizens(first.url, run.work / "pg-data", reply_threads=0))
-            kwargs = dict(mode="create", path="/api/v1/threads", data=data.create, seconds=run.seconds)
-            for url in (first.url, second.url):
-                wrk.run(url, **{**kwargs, "seconds": 1})
-            rounds = run.rounds_for(2 * (run.seconds + 1), reserve=60)
-            one, two = [], []
-            for _round in range(rounds):
-                one.append(wrk.run(first.url, **kwargs).rps)
-                pair = [wrk.start(url, threads=1, connections=8, **kwargs) for url in (first.url, second.url)]
-                two.append(sum(wrk.finish(p, run.seconds).rps for p in pair))
-            # Issue 14: an inbox on one process hears of a thread created through another.
-            staff = asyncio.run(clients.staff_login(first.url, "demo", demo.passphrase, demo.totp_secret))
-            across, lost = asyncio.run(clients.sse_latencies(first.url, staff, data, probes=30, seconds=10,
-                                                             write_url=second.url))
-        finally:
-            first.stop()
-            second.stop()
-    finally:
-        cluster.stop()
-    run.figures["pg.ratio"] = statistics.median(two) / statistics.median(one)
-    run.figures["pg.sse_across_p99_ms"] = clients.percentile(across + [5000.0] * lost, 99)
-    run.sections.append(("1 vs 2 gateway processes on PostgreSQL", "\n".join([
-        f"A throwaway {Cluster.version()} cluster with its durable defaults (`fsync=on`, `synchronous_commit=on`) "
-        "on the same machine, two `fristed serve` processes on it. Creations (`POST /api/v1/threads`): one process "
-        "with wrk -t2 -c16, then both at once, each with wrk -t1 -c8 (the same 16 connections in all). "
-        f"{rounds} rounds of {run.seconds:g} s.",
-        "",
-        f"- 1 process: {statistics.median(one):,.0f} creations/s ({_cell(one)})",
-        f"- 2 processes: {statistics.median(two):,.0f} creations/s ({_cell(two)})",
-        f"- ratio: {run.figures['pg.ratio']:.2f}× (on 2 cores shared by wrk, PostgreSQL and both gateways)",
-        f"- request → SSE event across processes (stream on one process, creations one at a time through the "
-        f"other, idle): {clients.summary(across)}; no event within 5 s: {lost}",
-    ])))
+# --- 5. 1 vs 2 gateway processes on PostgreSQL: bench/scaleout.py ------------------------------------
 
 
 # --- 6. the flood figures of issue 8 ----------------------------------------------------------------------

@@ -149,5 +149,48 @@ class RssSampler:
         return max(self.samples, default=0) / 1024
 
 
+def cpu_seconds(gateways: set[int]) -> dict[str, float]:
+    """CPU time (user + system) used so far, summed by who used it.
+
+    "gateway" is the given processes and their children; "postgres" goes by process
+    name; "kernel" is the kernel's own threads (disk writeback and the like, which a
+    commit's fsync sets going); "ended children" is what this process's children used
+    once they exited and were waited for (a finished wrk run); anything else is "other".
+    Each process counts with the children it has waited for, so the CPU of a process
+    that ends between two readings (a PostgreSQL backend whose connection a pool
+    closed) stays counted, in its parent.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    mine = set(gateways) | {c for g in gateways for c in _children(g)}
+    used = {"gateway": 0.0, "postgres": 0.0, "kernel": 0.0, "ended children": 0.0, "other": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        pid, name = int(entry), stat[stat.index("(") + 1:stat.rindex(")")]
+        # Fields after the name, from state (field 3 of proc(5)): ppid is field 4,
+        # utime, stime, cutime, cstime are fields 14 to 17.
+        fields = stat[stat.rindex(")") + 2:].split()
+        own = (int(fields[11]) + int(fields[12])) / ticks
+        waited = (int(fields[13]) + int(fields[14])) / ticks
+        if pid == os.getpid():
+            used["other"] += own
+            used["ended children"] += waited
+            continue
+        if pid in mine:
+            who = "gateway"
+        elif name == "postgres":
+            who = "postgres"
+        elif int(fields[1]) == 2 or pid == 2:  # kthreadd and its children
+            who = "kernel"
+        else:
+            who = "other"
+        used[who] += own + waited
+    return used
+
+
 def python() -> str:
     return sys.executable

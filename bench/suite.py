@@ -23,7 +23,7 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from bench import phases, procs, report
+from bench import phases, procs, report, scaleout
 from bench.pg import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ PHASES = [
     ("purge", phases.purge),
     ("inbox", phases.inbox),
     ("purge under load", phases.purge_under_load),
-    ("postgresql", phases.postgres),
+    ("postgresql", scaleout.postgres),
     ("flood", phases.flood),
 ]
 
