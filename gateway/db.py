@@ -74,9 +74,10 @@ def _sqlite_events(
 # PostgreSQL connections each process keeps open, and how many more a burst may open (closed
 # again when handed back). Opening one costs both sides milliseconds (a new backend, the
 # driver's type setup), so a pool smaller than the requests in flight opened and closed one per
-# request under load: at 16 connections PostgreSQL's CPU per creation fell from 2.6 to 2.1 ms,
-# and creations rose 13 %, with 16 kept instead of SQLAlchemy's default of 5. Three processes
-# use at most 72 of PostgreSQL's default `max_connections` of 100 (docs/operators.md).
+# request under load. With 16 kept instead of SQLAlchemy's 5, in alternating bench runs at 16
+# connections, PostgreSQL's CPU per creation went from 2.1-2.9 to 1.5-1.9 ms and two processes
+# from 249-294 to 335-358 creations/s. Three processes use at most 72 of PostgreSQL's default
+# `max_connections` of 100 (docs/operators.md).
 PG_POOL_SIZE = 16
 PG_POOL_OVERFLOW = 8
 
