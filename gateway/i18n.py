@@ -7,11 +7,14 @@ stored or logged), else Danish.
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+
+if TYPE_CHECKING:  # every `fristed` command reads LANGUAGES (settings); only serving needs aiohttp
+    from aiohttp import web
 
 LANGUAGES = ("da", "en", "ar", "so", "tr", "ur", "fa")
 RTL = frozenset({"ar", "ur", "fa"})
@@ -54,7 +57,7 @@ class Catalogs:
         return self.by_language.get(lang) or NullTranslations()
 
 
-def choose_language(request: web.Request) -> str:
+def choose_language(request: "web.Request") -> str:
     asked = request.query.get("lang", "")
     if asked in LANGUAGES:
         return asked

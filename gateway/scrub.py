@@ -49,10 +49,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:  # `fristed purge` scrubs without the web server: aiohttp only for scrubber_ctx
+    from aiohttp import web
 
 log = logging.getLogger("fristed.scrub")
 
@@ -261,10 +263,7 @@ class Scrubber:
             self._connection = None
 
 
-SCRUBBER = web.AppKey("scrubber", Scrubber)
-
-
-async def scrubber_ctx(app: web.Application) -> AsyncIterator[None]:
+async def scrubber_ctx(app: "web.Application") -> AsyncIterator[None]:
     """cleanup_ctx: a Scrubber for a SQLite deployment (nothing on PostgreSQL)."""
     from gateway.appkeys import SETTINGS
 
@@ -273,7 +272,6 @@ async def scrubber_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     scrubber = Scrubber(path)
-    app[SCRUBBER] = scrubber
     stop = asyncio.Event()
     task = asyncio.create_task(scrubber.run(stop), name="fristed-scrub")
     yield
@@ -282,9 +280,3 @@ async def scrubber_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     scrubber.close()
-
-
-def scrub_soon(app: web.Application) -> None:
-    """Ask the app's scrubber for a scrub now, if it has one (SQLite)."""
-    if SCRUBBER in app:
-        app[SCRUBBER].soon()

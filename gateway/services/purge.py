@@ -33,9 +33,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from sqlalchemy import ARRAY, Connection, String, any_, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +43,6 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import scrub
-from gateway.appkeys import DB, SETTINGS
 from gateway.db import Database, utcnow
 from gateway.models import (
     AuditEntry,
@@ -64,6 +62,9 @@ from gateway.models import (
 from gateway.services import audit
 from gateway.settings import Settings
 from gateway.writer import Tx
+
+if TYPE_CHECKING:  # `fristed purge` runs without the web server: aiohttp only for the scheduled purge
+    from aiohttp import web
 
 log = logging.getLogger("fristed.purge")
 
@@ -369,8 +370,10 @@ async def run_round(db: Database, settings: Settings) -> PurgeCounts | None:
     return counts
 
 
-async def purge_loop(app: web.Application) -> AsyncIterator[None]:
+async def purge_loop(app: "web.Application") -> AsyncIterator[None]:
     """cleanup_ctx: purge soon after start and every `[purge] interval_minutes`, in one process per round."""
+    from gateway.appkeys import DB, SETTINGS
+
     task = asyncio.create_task(_loop(app[DB], app[SETTINGS]), name="fristed-purge")
     yield
     task.cancel()

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import aiosmtplib
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from gateway.db import Database, is_sqlite, utcnow
-from gateway.health import static_problem
 from gateway.migrate import current_revision, head_revision
 from gateway.models import AuditEntry, Message, Thread
 from gateway.settings import CONFIG_NAME, SECRET_NAME, Settings, SettingsError, load_settings, resolve_data_dir
@@ -229,6 +227,8 @@ async def _clock(db: Database, migrated: bool) -> Result:
 
 
 async def check_smtp(settings: Settings) -> Result:
+    import aiosmtplib  # here, like static_problem below: other commands start without it (ops/commands/serve.py)
+
     smtp = settings.smtp
     if not smtp.enabled:
         return Result("smtp", True, "not configured: no e-mail notifications")
@@ -250,6 +250,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from gateway.health import static_problem  # imports aiohttp: see ops/commands/serve.py
+
     data_dir = resolve_data_dir(getattr(args, "data_dir", None), os.environ)
     if not data_dir.exists():
         raise CliError(f"{data_dir} does not exist: run `fristed init --data-dir {data_dir}` first")

@@ -7,6 +7,8 @@ module, each against a deployment they must leave as it was.
 
 import json
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -190,6 +192,15 @@ def test_the_help_names_every_row_of_the_command_table():
         sub = run_fristed(command, "--help").stdout
         assert all(re.search(rf"(?m)^    {a}\b", sub) for a in actions), sub
         assert "--data-dir" in sub
+
+
+def test_only_serve_and_check_load_the_web_server_and_the_mailer():
+    """The parser is built from every command module: those imports stay light, or every command
+    pays for aiohttp and aiosmtplib at start (about 0.3 s of each `fristed` run)."""
+    probe = ("import sys; from ops.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('aiohttp', 'aiosmtplib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 def test_every_listing_command_offers_json():
