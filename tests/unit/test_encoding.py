@@ -1,5 +1,8 @@
 """`b64` is URL-safe base64 without padding, and nothing else is accepted."""
 
+import base64
+import binascii
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -30,6 +33,26 @@ def test_anything_but_canonical_unpadded_urlsafe_base64_is_refused(text):
     with pytest.raises(CryptoError) as caught:
         unb64(text)
     assert caught.value.code == CryptoError.PARSE
+
+
+def _reference(text: str) -> bytes | None:
+    """The rule spelled out with the standard library: decodable, and the one spelling of its bytes."""
+    if len(text) % 4 == 1:
+        return None
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        return None
+    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == text else None
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= \n\u00e9", max_size=12))
+def test_exactly_the_canonical_spellings_are_accepted(text):
+    expected = _reference(text) if not set(text) & set("+/= \n\u00e9") else None
+    try:
+        assert unb64(text) == expected
+    except CryptoError:
+        assert expected is None
 
 
 def test_a_length_is_enforced_when_asked():
