@@ -1,19 +1,24 @@
 """`b64` (URL-safe base64 without padding) and key ids, CRYPTO.md "Notation"."""
 
-import base64
 import binascii
 import hashlib
-import re
 
 from crypto.errors import CryptoError
 
-# Strict alphabet: URL-safe letters only, no '=' padding, no whitespace.
-_B64_RE = re.compile(r"\A[A-Za-z0-9_-]*\Z")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+# The low bits the last character of a 2- or 3-character tail carries beyond the data: they
+# must be zero, so that one byte string has exactly one spelling.
+_STRAY_BITS = {2: 0x0F, 3: 0x03}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def b64(data: bytes) -> str:
     """URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # binascii and translate directly: `base64.urlsafe_b64encode` is the same in more calls,
+    # and an envelope's fields are encoded and checked on every write (issue 9).
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def unb64(text: object, *, length: int | None = None, field: str = "value") -> bytes:
@@ -21,15 +26,18 @@ def unb64(text: object, *, length: int | None = None, field: str = "value") -> b
 
     `length`, when given, is the exact decoded length required.
     """
-    if not isinstance(text, str) or not _B64_RE.match(text) or len(text) % 4 == 1:
+    # '+', '/' and '=' are what the standard decoder takes and we refuse; every other stray
+    # character is refused by the decoder's strict mode.
+    if not isinstance(text, str) or len(text) % 4 == 1 or "+" in text or "/" in text or "=" in text:
         raise CryptoError(CryptoError.PARSE, f"{field} is not URL-safe base64 without padding")
+    tail = len(text) % 4
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise CryptoError(CryptoError.PARSE, f"{field} is not valid base64") from None
+        raw = binascii.a2b_base64(text.encode("ascii").translate(_TO_STANDARD) + b"=" * (-tail % 4), strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise CryptoError(CryptoError.PARSE, f"{field} is not URL-safe base64 without padding") from None
     # Reject non-canonical encodings (stray low bits in the last character):
     # one byte string must have exactly one spelling.
-    if b64(raw) != text:
+    if tail and _VALUE[text[-1]] & _STRAY_BITS[tail]:
         raise CryptoError(CryptoError.PARSE, f"{field} is not canonical base64")
     if length is not None and len(raw) != length:
         raise CryptoError(CryptoError.PARSE, f"{field} must be {length} bytes")

@@ -15,6 +15,7 @@ from typing import Any
 import nacl.bindings as sodium
 import nacl.exceptions
 import nacl.utils
+import orjson
 
 from crypto.derive import XNONCE_BYTES, public_key
 from crypto.encoding import b64, blake2b, kid, unb64
@@ -47,7 +48,10 @@ class Envelope:
 
     @cached_property
     def _json(self) -> str:
-        return json.dumps(self.data, separators=(",", ":"), sort_keys=True)
+        # orjson: the same bytes as `json.dumps(data, separators=(",", ":"), sort_keys=True)` for a
+        # parsed envelope (ASCII strings and small integers only, which the parsers ensure; a
+        # test holds the two to each other) in a fifteenth of the time (issue 9).
+        return orjson.dumps(self.data, option=orjson.OPT_SORT_KEYS).decode("ascii")
 
     def to_json(self) -> str:
         """The canonical JSON (compact, keys sorted), made once: the size check and the INSERT share it."""

@@ -101,3 +101,18 @@ def test_the_server_rejects_every_bad_v2_shape(world):
     with pytest.raises(CryptoError) as caught:
         parse_envelope(env, max_bytes=1500)
     assert caught.value.code == CryptoError.BAD_ENVELOPE
+
+
+@pytest.mark.parametrize("text", ["", "hej", "Vi er her ✓ " * 300])
+def test_the_stored_form_is_the_canonical_json_of_either_version(world, text):
+    """What the server stores is `json.dumps(data, separators=(",", ":"), sort_keys=True)`, byte for
+    byte (crypto/README.md), whichever encoder makes it."""
+    import json
+
+    from crypto import seal_envelope
+
+    v1 = seal_envelope({"text": text}, [world["tpk"], world["zpk"]])
+    v2s = [seal_v2({"text": text}, Binding(role, seq, world["zpk"], world["tpk"]), world["z" if role == "citizen" else "t"])
+           for role, seq in (("citizen", 1), ("consultant", 2), ("note", 0))]
+    for env in [v1, *v2s]:
+        assert parse_envelope(env, max_bytes=MAX).to_json() == json.dumps(env, separators=(",", ":"), sort_keys=True)
