@@ -134,13 +134,16 @@ class _Prepared:
     direct: bool
 
 
-_PREPARED: dict[tuple[int, frozenset[str]], _Prepared | None] = {}
+# Keyed by the statement and its parameter names in the caller's order: a tuple of interned names
+# hashes faster than a new frozenset per call, and each call site always passes one order.
+_PREPARED: dict[tuple[int, tuple[str, ...]], _Prepared | None] = {}
 
 
-def _prepare(conn: Connection, statement: Any, keys: frozenset[str]) -> _Prepared | None:
-    cache_key = (id(statement), keys)
+def _prepare(conn: Connection, statement: Any, given: tuple[str, ...]) -> _Prepared | None:
+    cache_key = (id(statement), given)
     if cache_key in _PREPARED:
         return _PREPARED[cache_key]
+    keys = frozenset(given)
     compiled = statement.compile(dialect=conn.dialect, column_keys=sorted(keys))
     prepared = None
     # Python-side defaults are computed by SQLAlchemy's execution context: leave those statements to it.
@@ -165,7 +168,7 @@ def run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str
     """
     rows: list[dict[str, Any]] = params if isinstance(params, list) else [params]
     if conn.dialect.name == "sqlite" and rows and rows[0]:
-        prepared = _prepare(conn, statement, frozenset(rows[0]))
+        prepared = _prepare(conn, statement, tuple(rows[0]))
         if prepared is not None:
             raw: Any = conn.connection.driver_connection
             try:

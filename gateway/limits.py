@@ -90,18 +90,24 @@ class ClientLimits:
 
     def check(self, request: web.Request, kind: str) -> None:
         """429 with an honest Retry-After when this client has no token left for `kind` (nothing taken)."""
+        self._available(request, kind)
+
+    def take(self, request: web.Request, kind: str) -> None:
+        """Check, then use one token."""
+        tokens = self._available(request, kind)
+        if tokens is not None:
+            tokens[0] -= 1
+
+    def _available(self, request: web.Request, kind: str) -> list[float] | None:
+        """This client's tokens for `kind` (None: not limited), or 429 when none is left."""
         found = self._slot(request, kind)
         if found is None:
-            return
+            return None
         slot, bucket = found
         tokens = self._tokens(slot, bucket, time.monotonic())
         if tokens[0] < 1:
             raise RateLimited(math.ceil((1 - tokens[0]) * 60 / bucket.per_minute), MESSAGES[kind])
-
-    def take(self, request: web.Request, kind: str) -> None:
-        """Check, then use one token."""
-        self.check(request, kind)
-        self.spend(request, kind)
+        return tokens
 
     def spend(self, request: web.Request, kind: str) -> None:
         """Use one token without checking (a failed code guess that already happened)."""
