@@ -94,7 +94,7 @@ def machine(work: Path, load_before: tuple[float, ...]) -> str:
     commit = _run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = _run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
     packages = ", ".join(f"{p} {_version(p)}" for p in ("aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg", "PyNaCl",
-                                                      "playwright"))
+                                                      "orjson", "playwright"))
     return "\n".join([
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; code: commit {commit}"
         f"{' with uncommitted changes in the work tree' if dirty not in ('', 'unknown') else ''}",
