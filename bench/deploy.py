@@ -35,7 +35,7 @@ def _is_limit(table: str, key: str) -> bool:
     return "per_" in key or key.startswith("max_") or key.endswith(("burst", "_rate"))
 
 
-def _set(text: str, table: str, key: str, value: str) -> str:
+def set_key(text: str, table: str, key: str, value: str) -> str:
     """`key = value` in [table] of a TOML text: replaced where it is, else added to the table (or a new one)."""
     lines = text.splitlines()
     section = None
@@ -84,7 +84,7 @@ def open_limits(data_dir: Path) -> list[str]:
     for _attempt in range(4 * len(wanted) + 1):
         candidate = text
         for (table, key), value in wanted.items():
-            candidate = _set(candidate, table, key, str(value))
+            candidate = set_key(candidate, table, key, str(value))
         path.write_text(candidate)
         try:
             load_settings(data_dir, {})

@@ -23,12 +23,13 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from bench import phases, procs, report, scaleout
+from bench import phases, powload, procs, report, scaleout
 from bench.pg import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = [
     ("throughput", phases.http_throughput),
+    ("proof of work", powload.pow_throughput),
     ("page weight", phases.page_weight),
     ("first contact", phases.first_contact),
     ("sse", phases.sse),

@@ -64,9 +64,10 @@ WRITES_PREFIX = "writes:"
 STEP_BITS = 2
 # A try of at most this much Argon2id work (passes x bytes: 40-80 us here) is checked on the event
 # loop: handing it to a thread cost more than the try, in CPU as much as in time (the thread's
-# wake-up and the GIL going back and forth): creations with proof of work at 8 KiB went from
-# about 550 to 940 per second against 1,100 without (issue 9). Costlier tries (the default
-# 1 MiB, about 0.85 ms) go to the gate's threads, so the loop never waits on them.
+# wake-up and the GIL going back and forth). Creations with proof of work at 8 KiB went from about
+# 550 to 1,000-1,100 per second, against 1,100-1,490 without (issue 9, docs/write-path.md).
+# Costlier tries (the default 1 MiB, about 0.85 ms) go to the gate's threads, so the loop never
+# waits on them.
 INLINE_WORK = 64 * 1024
 TICK_SECONDS = 0.5
 CLEAN_SECONDS = 60.0
