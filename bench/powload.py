@@ -18,7 +18,7 @@ import math
 import os
 import statistics
 import timeit
-from multiprocessing import Pool
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -59,8 +59,10 @@ def _bodies(url: str, templates: list[str], prefix: str, count: int, path: Path)
     create: the first line is the token prefix, each body keeps @@TOKEN@@ for wrk.lua to fill); the
     Argon2id cost (ops, mem) the challenges were issued with."""
     issued = asyncio.run(_challenges(url, count))
-    with Pool(2) as pool:
-        nonces = pool.map(_solve, [(c["challenge"], c["bits"], c["ops"], c["mem"]) for c in issued], chunksize=64)
+    # Threads, not processes: Argon2id runs in libsodium without the GIL, and forking this
+    # process (which has threads of its own) could hang a child on a lock held at the fork.
+    with ThreadPoolExecutor(2) as pool:
+        nonces = list(pool.map(_solve, [(c["challenge"], c["bits"], c["ops"], c["mem"]) for c in issued]))
     lines = [prefix]
     for i, (challenge, nonce) in enumerate(zip(issued, nonces, strict=True)):
         body = json.loads(templates[i % len(templates)])
