@@ -109,11 +109,13 @@ def _wait_port(port: int, process: subprocess.Popen) -> None:
 def http_throughput(run: Run) -> None:
     main = run.main or start_main(run)
     g, d = main.gateway.url, main.data
+    # Each baseline runs just before the scenarios measured against it, so a burst of noise on the
+    # shared machine falls on a pair as often as possible (the ratios pair runs seconds apart).
     scenarios = [
         ("bare JSON", dict(url=main.bare_json)),
-        ("durable INSERT", dict(url=main.insert, mode="create", path="/", data=d.create)),
         ("GET /api/v1/config", dict(url=g + "/api/v1/config")),
         ("POST /api/v1/threads/open", dict(url=g, mode="post", path="/api/v1/threads/open", data=d.open)),
+        ("durable INSERT", dict(url=main.insert, mode="create", path="/", data=d.create)),
         ("POST /api/v1/threads", dict(url=g, mode="create", path="/api/v1/threads", data=d.create)),
         ("POST /api/v1/threads/reply", dict(url=g, mode="post", path="/api/v1/threads/reply", data=d.reply)),
     ]
